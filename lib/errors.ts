@@ -1,0 +1,60 @@
+/**
+ * Typed errors. Native failures carry a stable `code` (see native/common/error.h);
+ * `fromNative` turns them into these classes so callers can use `instanceof`.
+ */
+export class NemotronError extends Error {
+  readonly code: string;
+  constructor(message: string, code = 'ERR_NEMOTRON', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A model directory could not be loaded: missing/malformed files, bad config, wrong tensors. */
+export class ModelLoadError extends NemotronError {}
+/** An option or argument is invalid; the message names it. */
+export class InvalidArgumentError extends NemotronError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_INVALID_ARGUMENT', options);
+  }
+}
+/** A sequence would grow past its context size. */
+export class ContextOverflowError extends NemotronError {
+  constructor(message: string) {
+    super(message, 'ERR_CONTEXT_OVERFLOW');
+  }
+}
+/** The requested device (e.g. CUDA) is not usable on this machine or in this build. */
+export class DeviceUnavailableError extends NemotronError {}
+/** Host or GPU memory ran out. */
+export class OutOfMemoryError extends NemotronError {}
+/** The model or sequence was used after dispose(). */
+export class DisposedError extends NemotronError {
+  constructor(message: string) {
+    super(message, 'ERR_DISPOSED');
+  }
+}
+
+const byCode: Record<string, (message: string) => NemotronError> = {
+  ERR_MODEL_FILE: (m) => new ModelLoadError(m, 'ERR_MODEL_FILE'),
+  ERR_MODEL_CONFIG: (m) => new ModelLoadError(m, 'ERR_MODEL_CONFIG'),
+  ERR_MODEL_WEIGHTS: (m) => new ModelLoadError(m, 'ERR_MODEL_WEIGHTS'),
+  ERR_INVALID_ARGUMENT: (m) => new InvalidArgumentError(m),
+  ERR_CONTEXT_OVERFLOW: (m) => new ContextOverflowError(m),
+  ERR_DEVICE_UNAVAILABLE: (m) => new DeviceUnavailableError(m, 'ERR_DEVICE_UNAVAILABLE'),
+  ERR_OUT_OF_MEMORY: (m) => new OutOfMemoryError(m, 'ERR_OUT_OF_MEMORY'),
+  ERR_DISPOSED: (m) => new DisposedError(m),
+};
+
+/** Converts an error thrown by the native addon into a typed error (others pass through). */
+export function fromNative(err: unknown): unknown {
+  if (err instanceof NemotronError) return err;
+  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
+    const code = (err as Error & { code: string }).code;
+    const make = byCode[code];
+    if (make) return make(err.message);
+    return new NemotronError(err.message, code);
+  }
+  return err;
+}

@@ -1,0 +1,101 @@
+/**
+ * Loads the compiled addon with node-gyp-build: a matching binary from
+ * prebuilds/<platform>-<arch>/ first, then the local build in build/Release.
+ * The shape of the binding is declared here once; everything else uses these types.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface NativeProgress {
+  stage: 'config' | 'weights' | 'ready';
+  loadedBytes: number;
+  totalBytes: number;
+}
+
+export interface NativeModelInfo {
+  device: 'cpu' | 'cuda';
+  threads: number;
+  weightBytes: number;
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  layerPattern: string;
+  maxPositionEmbeddings: number;
+  bosTokenId: number;
+  eosTokenId: number;
+}
+
+export interface NativeSequence {
+  prefill(tokens: Int32Array, allLogits: boolean): Promise<Float32Array>;
+  decode(tokens: Int32Array): Promise<Float32Array>;
+  clone(): Promise<NativeSequence>;
+  reset(): Promise<void>;
+  dispose(): void;
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  createSequence(contextSize: number): NativeSequence;
+  evaluate(tokens: Int32Array): Promise<Float32Array>;
+  dispose(): void;
+}
+
+export interface NativeRuntimeInfo {
+  cpu: { avx2: boolean; fma: boolean; f16c: boolean };
+  cuda: { compiled: boolean; available: boolean; reason: string };
+}
+
+export interface NativeBinding {
+  loadModel(
+    dir: string,
+    options: { device: string; threads: number; maxBatchTokens: number },
+    onProgress?: (p: NativeProgress) => void,
+  ): Promise<NativeModel>;
+  runtimeInfo(): NativeRuntimeInfo;
+}
+
+/** The package root: the nearest ancestor directory holding our package.json. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'nemotron-node') return dir;
+      } catch {
+        // not ours; keep looking
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('nemotron-node: cannot find the package root from ' + __dirname);
+    dir = parent;
+  }
+}
+
+let binding: NativeBinding | undefined;
+let bindingPath: string | undefined;
+
+export function native(): NativeBinding {
+  if (!binding) {
+    const root = packageRoot();
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const load = require('node-gyp-build') as ((dir: string) => NativeBinding) & { resolve?: (dir: string) => string };
+    try {
+      bindingPath = load.resolve ? load.resolve(root) : undefined;
+      binding = load(root);
+    } catch (err) {
+      throw new Error(
+        'nemotron-node: the native addon could not be loaded. No prebuilt binary matches ' +
+          `${process.platform}-${process.arch} and no local build was found. Build it with ` +
+          '`npm run build:native` (needs cmake and a C++17 compiler).',
+        { cause: err },
+      );
+    }
+  }
+  return binding;
+}
+
+/** Path of the loaded .node file (after the first native() call). */
+export function nativeBindingPath(): string | undefined {
+  return bindingPath;
+}

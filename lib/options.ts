@@ -1,0 +1,50 @@
+/**
+ * Option schemas (zod) — the single source of the option types (z.infer). A bad
+ * option becomes an InvalidArgumentError whose message names the option.
+ */
+import { z } from 'zod';
+
+import { InvalidArgumentError } from './errors';
+
+export const loadProgressSchema = z.object({
+  stage: z.enum(['config', 'weights', 'ready']),
+  loadedBytes: z.number(),
+  totalBytes: z.number(),
+});
+export type LoadProgress = z.infer<typeof loadProgressSchema>;
+
+export const loadModelOptionsSchema = z
+  .object({
+    /** 'auto' picks CUDA when a usable GPU and a CUDA build are present, else the CPU. */
+    device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+    /** CPU threads for the engine; default: all cores. */
+    threads: z.number().int().min(1).max(1024).optional(),
+    /** Most tokens per forward pass; long prompts are prefilled in pieces of this size. */
+    maxBatchTokens: z.number().int().min(1).max(65536).default(512),
+    /** Called as loading proceeds (stage 'weights' reports bytes). */
+    onProgress: z.function().args(loadProgressSchema).returns(z.unknown()).optional(),
+  })
+  .strict();
+export type LoadModelOptions = z.input<typeof loadModelOptionsSchema>;
+
+export const createSequenceOptionsSchema = z
+  .object({
+    /** Most tokens the sequence may hold; default: the model's max_position_embeddings. */
+    contextSize: z.number().int().min(1).optional(),
+  })
+  .strict();
+export type CreateSequenceOptions = z.input<typeof createSequenceOptionsSchema>;
+
+/** Parses `value` with `schema`, turning a zod failure into an InvalidArgumentError naming the option. */
+export function parseOptions<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => {
+    const where = i.path.length ? i.path.join('.') : '(options)';
+    if (i.code === 'unrecognized_keys') return `unknown option ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `option "${where}": ${i.message}`;
+  });
+  return (() => {
+    throw new InvalidArgumentError(`${what}: ${issues.join('; ')}`, { cause: result.error });
+  })();
+}

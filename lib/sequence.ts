@@ -1,0 +1,127 @@
+/**
+ * A sequence: the recurrent state (conv + SSM per Mamba layer) and KV cache of
+ * one conversation on a model. prefill() feeds a prompt in one pass (chunked
+ * scan, not token by token); decode() advances one token. clone() forks it.
+ */
+import { ContextOverflowError, DisposedError, fromNative } from './errors';
+import type { NativeSequence } from './native';
+import type { TaskQueue } from './task-queue';
+import { toTokenArray } from './tokens';
+
+/** What a sequence needs from its model (kept narrow to avoid a cycle with model.ts). */
+export interface SequenceOwner {
+  readonly vocabSize: number;
+  readonly queue: TaskQueue;
+  assertLive(): void;
+  adopt(seq: Sequence): void;
+  release(seq: Sequence): void;
+}
+
+export interface PrefillOptions {
+  /** Return logits for every prompt position ([tokens.length * vocab]) instead of the last only. */
+  allLogits?: boolean;
+}
+
+export class Sequence {
+  private handle: NativeSequence | undefined;
+  private tokenCount: number;
+
+  /** @internal Created by Model.createSequence or Sequence.clone. */
+  constructor(
+    private readonly owner: SequenceOwner,
+    handle: NativeSequence,
+    readonly contextSize: number,
+    length = 0,
+  ) {
+    this.handle = handle;
+    this.tokenCount = length;
+    owner.adopt(this);
+  }
+
+  /** Tokens absorbed so far. */
+  get length(): number {
+    return this.tokenCount;
+  }
+
+  get disposed(): boolean {
+    return this.handle === undefined;
+  }
+
+  /** Feeds a prompt; resolves to the last position's logits (or all, see options). */
+  prefill(tokens: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
+    const ids = toTokenArray(tokens, this.owner.vocabSize, 'prefill');
+    if (ids.length === 0) return Promise.reject(new RangeError('prefill: tokens must not be empty'));
+    return this.run('prefill', ids.length, (h) => h.prefill(ids, options.allLogits === true));
+  }
+
+  /** Feeds one token; resolves to the logits for the next position. */
+  decode(token: number): Promise<Float32Array> {
+    const ids = toTokenArray([token], this.owner.vocabSize, 'decode');
+    return this.run('decode', 1, (h) => h.decode(ids));
+  }
+
+  /** An independent copy of this sequence (same state, same length) that continues identically. */
+  clone(): Promise<Sequence> {
+    const h = this.live();
+    return this.owner.queue.run(async () => {
+      try {
+        const copy = await h.clone();
+        return new Sequence(this.owner, copy, this.contextSize, this.tokenCount);
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
+  }
+
+  /** Back to an empty sequence (state zeroed), keeping its memory for reuse. */
+  reset(): Promise<void> {
+    const h = this.live();
+    return this.owner.queue.run(async () => {
+      try {
+        await h.reset();
+        this.tokenCount = 0;
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
+  }
+
+  /** Frees the state. Further calls throw DisposedError. Idempotent. */
+  dispose(): void {
+    if (!this.handle) return;
+    this.handle.dispose();
+    this.handle = undefined;
+    this.owner.release(this);
+  }
+
+  private live(): NativeSequence {
+    this.owner.assertLive();
+    if (!this.handle) throw new DisposedError('this sequence was disposed');
+    return this.handle;
+  }
+
+  private run(what: string, n: number, call: (h: NativeSequence) => Promise<Float32Array>): Promise<Float32Array> {
+    let h: NativeSequence;
+    try {
+      h = this.live();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.owner.queue.run(async () => {
+      // Checked when the task runs, after earlier queued work has moved the length.
+      if (this.tokenCount + n > this.contextSize)
+        throw new ContextOverflowError(
+          `${what}: context overflow: the sequence holds ${this.tokenCount} tokens and ${n} more would exceed ` +
+            `its context size of ${this.contextSize}`,
+        );
+      if (!this.handle) throw new DisposedError('this sequence was disposed');
+      try {
+        const logits = await call(h);
+        this.tokenCount += n;
+        return logits;
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
+  }
+}

@@ -1,0 +1,180 @@
+#include "addon/model_wrap.h"
+
+#include "addon/addon_data.h"
+#include "addon/handles.h"
+#include "addon/promise_worker.h"
+#include "addon/sequence_wrap.h"
+
+namespace nemotron_addon {
+namespace {
+
+struct ProgressEvent {
+  std::string stage;
+  uint64_t done, total;
+};
+
+// Loads on a worker thread and reports progress to an optional JS callback.
+class LoadWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
+ public:
+  LoadWorker(Napi::Env env, std::string dir, nemotron::EngineOptions opts, Napi::Function on_progress)
+      : Napi::AsyncProgressQueueWorker<ProgressEvent>(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        dir_(std::move(dir)),
+        opts_(std::move(opts)) {
+    if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ private:
+  void Execute(const ExecutionProgress& progress) override {
+    try {
+      engine_ = nemotron::Engine::load(dir_, opts_, [&](const std::string& stage, uint64_t done, uint64_t total) {
+        ProgressEvent ev{stage, done, total};
+        progress.Send(&ev, 1);
+      });
+    } catch (...) {
+      classify(std::current_exception(), &code_, &message_);
+      SetError(message_);
+    }
+  }
+  void OnProgress(const ProgressEvent* ev, size_t count) override {
+    if (on_progress_.IsEmpty()) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    for (size_t i = 0; i < count; ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("stage", ev[i].stage);
+      o.Set("loadedBytes", static_cast<double>(ev[i].done));
+      o.Set("totalBytes", static_cast<double>(ev[i].total));
+      try {
+        on_progress_.Call({o});
+      } catch (const Napi::Error&) {
+        // A throwing progress callback must not break loading; the TS layer
+        // wraps user callbacks and reports their errors itself.
+      }
+    }
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    deferred_.Resolve(ModelWrap::create(Env(), std::move(engine_)));
+  }
+  void OnError(const Napi::Error&) override {
+    Napi::HandleScope scope(Env());
+    deferred_.Reject(make_error(Env(), code_, message_).Value());
+  }
+
+  Napi::Promise::Deferred deferred_;
+  Napi::FunctionReference on_progress_;
+  std::string dir_;
+  nemotron::EngineOptions opts_;
+  std::shared_ptr<nemotron::Engine> engine_;
+  std::string code_, message_;
+};
+
+// evaluate(tokens): all-position logits through a temporary sequence.
+class EvaluateWorker final : public PromiseWorker {
+ public:
+  EvaluateWorker(Napi::Env env, std::shared_ptr<nemotron::Engine> engine, std::vector<int32_t> tokens)
+      : PromiseWorker(env), engine_(std::move(engine)), tokens_(std::move(tokens)) {}
+
+ protected:
+  void run() override {
+    const int64_t n = static_cast<int64_t>(tokens_.size());
+    auto seq = engine_->create_sequence(n > 0 ? n : 1);
+    logits_.resize(static_cast<size_t>(n * engine_->config().vocab_size));
+    engine_->prefill(*seq, tokens_.data(), n, true, logits_.data());
+  }
+  Napi::Value resolve_value(Napi::Env env) override { return to_float32_array(env, logits_); }
+
+ private:
+  std::shared_ptr<nemotron::Engine> engine_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> logits_;
+};
+
+}  // namespace
+
+void ModelWrap::init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeModel",
+                                    {InstanceMethod<&ModelWrap::info>("info"),
+                                     InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
+                                     InstanceMethod<&ModelWrap::evaluate>("evaluate"),
+                                     InstanceMethod<&ModelWrap::dispose>("dispose")});
+  addon_data(env).model_ctor = Napi::Persistent(ctor);
+}
+
+Napi::Object ModelWrap::create(Napi::Env env, std::shared_ptr<nemotron::Engine> engine) {
+  Napi::Object obj = addon_data(env).model_ctor.New({});
+  ModelWrap::Unwrap(obj)->engine_ = std::move(engine);
+  return obj;
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
+
+std::shared_ptr<nemotron::Engine> ModelWrap::live(Napi::Env env) const {
+  if (!engine_) throw make_error(env, "ERR_DISPOSED", "this model was disposed");
+  return engine_;
+}
+
+Napi::Value ModelWrap::info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto engine = live(env);
+  const nemotron::ModelConfig& c = engine->config();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("device", engine->device());
+  o.Set("threads", engine->threads());
+  o.Set("weightBytes", static_cast<double>(engine->weight_bytes()));
+  o.Set("vocabSize", static_cast<double>(c.vocab_size));
+  o.Set("hiddenSize", static_cast<double>(c.hidden_size));
+  o.Set("numLayers", static_cast<double>(c.num_layers));
+  o.Set("layerPattern", c.pattern);
+  o.Set("maxPositionEmbeddings", static_cast<double>(c.max_position_embeddings));
+  o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
+  o.Set("eosTokenId", static_cast<double>(c.eos_token_id));
+  return o;
+}
+
+Napi::Value ModelWrap::create_sequence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto box = std::make_shared<SequenceBox>();
+  box->engine = live(env);
+  double ctx = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  if (!(ctx >= 1 && ctx <= 1e9 && ctx == static_cast<double>(static_cast<int64_t>(ctx))))
+    throw make_error(env, "ERR_INVALID_ARGUMENT", "contextSize must be a positive integer");
+  box->context_size = static_cast<int64_t>(ctx);
+  return SequenceWrap::create(env, std::move(box));
+}
+
+Napi::Value ModelWrap::evaluate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto engine = live(env);
+  auto* w = new EvaluateWorker(env, std::move(engine), read_tokens(info[0]));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value ModelWrap::dispose(const Napi::CallbackInfo& info) {
+  engine_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value load_model(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw make_error(env, "ERR_INVALID_ARGUMENT", "loadModel: dir must be a string");
+  nemotron::EngineOptions opts;
+  if (info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (o.Get("device").IsString()) opts.device = o.Get("device").As<Napi::String>().Utf8Value();
+    if (o.Get("threads").IsNumber()) opts.threads = o.Get("threads").As<Napi::Number>().Int32Value();
+    if (o.Get("maxBatchTokens").IsNumber())
+      opts.max_batch_tokens = o.Get("maxBatchTokens").As<Napi::Number>().Int64Value();
+  }
+  Napi::Function on_progress = info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
+  auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opts, on_progress);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace nemotron_addon

@@ -1,0 +1,134 @@
+#include "addon/sequence_wrap.h"
+
+#include "addon/addon_data.h"
+#include "addon/promise_worker.h"
+
+namespace nemotron_addon {
+namespace {
+
+class PrefillWorker final : public PromiseWorker {
+ public:
+  PrefillWorker(Napi::Env env, std::shared_ptr<SequenceBox> box, std::vector<int32_t> tokens, bool all)
+      : PromiseWorker(env), box_(std::move(box)), tokens_(std::move(tokens)), all_(all) {}
+
+ protected:
+  void run() override {
+    const int64_t V = box_->engine->config().vocab_size;
+    const int64_t n = static_cast<int64_t>(tokens_.size());
+    logits_.resize(static_cast<size_t>((all_ ? n : 1) * V));
+    box_->engine->prefill(box_->get(), tokens_.data(), n, all_, logits_.data());
+  }
+  Napi::Value resolve_value(Napi::Env env) override { return to_float32_array(env, logits_); }
+
+ private:
+  std::shared_ptr<SequenceBox> box_;
+  std::vector<int32_t> tokens_;
+  bool all_;
+  std::vector<float> logits_;
+};
+
+class DecodeWorker final : public PromiseWorker {
+ public:
+  DecodeWorker(Napi::Env env, std::shared_ptr<SequenceBox> box, int32_t token)
+      : PromiseWorker(env), box_(std::move(box)), token_(token) {}
+
+ protected:
+  void run() override {
+    logits_.resize(static_cast<size_t>(box_->engine->config().vocab_size));
+    box_->engine->decode({nemotron::DecodeItem{&box_->get(), token_}}, logits_.data());
+  }
+  Napi::Value resolve_value(Napi::Env env) override { return to_float32_array(env, logits_); }
+
+ private:
+  std::shared_ptr<SequenceBox> box_;
+  int32_t token_;
+  std::vector<float> logits_;
+};
+
+class CloneWorker final : public PromiseWorker {
+ public:
+  CloneWorker(Napi::Env env, std::shared_ptr<SequenceBox> box) : PromiseWorker(env), box_(std::move(box)) {}
+
+ protected:
+  void run() override {
+    copy_ = std::make_shared<SequenceBox>();
+    copy_->engine = box_->engine;
+    copy_->context_size = box_->context_size;
+    if (box_->state) copy_->state = box_->engine->clone_sequence(*box_->state);
+  }
+  Napi::Value resolve_value(Napi::Env env) override { return SequenceWrap::create(env, copy_); }
+
+ private:
+  std::shared_ptr<SequenceBox> box_, copy_;
+};
+
+class ResetWorker final : public PromiseWorker {
+ public:
+  ResetWorker(Napi::Env env, std::shared_ptr<SequenceBox> box) : PromiseWorker(env), box_(std::move(box)) {}
+
+ protected:
+  void run() override {
+    if (box_->state) box_->engine->reset_sequence(*box_->state);
+  }
+
+ private:
+  std::shared_ptr<SequenceBox> box_;
+};
+
+template <typename W, typename... Args>
+Napi::Value queue(Napi::Env env, Args&&... args) {
+  W* w = new W(env, std::forward<Args>(args)...);  // AsyncWorker deletes itself when done
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace
+
+void SequenceWrap::init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeSequence",
+                                    {InstanceMethod<&SequenceWrap::prefill>("prefill"),
+                                     InstanceMethod<&SequenceWrap::decode>("decode"),
+                                     InstanceMethod<&SequenceWrap::clone>("clone"),
+                                     InstanceMethod<&SequenceWrap::reset>("reset"),
+                                     InstanceMethod<&SequenceWrap::dispose>("dispose")});
+  addon_data(env).sequence_ctor = Napi::Persistent(ctor);
+}
+
+Napi::Object SequenceWrap::create(Napi::Env env, std::shared_ptr<SequenceBox> box) {
+  Napi::Object obj = addon_data(env).sequence_ctor.New({});
+  SequenceWrap::Unwrap(obj)->box_ = std::move(box);
+  return obj;
+}
+
+SequenceWrap::SequenceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequenceWrap>(info) {}
+
+std::shared_ptr<SequenceBox> SequenceWrap::live(Napi::Env env) const {
+  if (!box_) throw make_error(env, "ERR_DISPOSED", "this sequence was disposed");
+  return box_;
+}
+
+Napi::Value SequenceWrap::prefill(const Napi::CallbackInfo& info) {
+  auto box = live(info.Env());
+  std::vector<int32_t> tokens = read_tokens(info[0]);
+  bool all = info.Length() > 1 && info[1].ToBoolean().Value();
+  return queue<PrefillWorker>(info.Env(), std::move(box), std::move(tokens), all);
+}
+
+Napi::Value SequenceWrap::decode(const Napi::CallbackInfo& info) {
+  auto box = live(info.Env());
+  std::vector<int32_t> token = read_tokens(info[0]);
+  if (token.size() != 1) throw make_error(info.Env(), "ERR_INVALID_ARGUMENT", "decode takes exactly one token");
+  return queue<DecodeWorker>(info.Env(), std::move(box), token[0]);
+}
+
+Napi::Value SequenceWrap::clone(const Napi::CallbackInfo& info) { return queue<CloneWorker>(info.Env(), live(info.Env())); }
+
+Napi::Value SequenceWrap::reset(const Napi::CallbackInfo& info) { return queue<ResetWorker>(info.Env(), live(info.Env())); }
+
+Napi::Value SequenceWrap::dispose(const Napi::CallbackInfo& info) {
+  box_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace nemotron_addon

@@ -1,0 +1,28 @@
+// JS object for one sequence (conversation state). Methods mirror lib/sequence.ts:
+// prefill(tokens, allLogits) / decode(token) / clone() / reset() return promises;
+// dispose() releases the state.
+#pragma once
+#include <napi.h>
+
+#include "addon/handles.h"
+
+namespace nemotron_addon {
+
+class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
+ public:
+  static void init(Napi::Env env);
+  static Napi::Object create(Napi::Env env, std::shared_ptr<SequenceBox> box);
+  explicit SequenceWrap(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<SequenceBox> live(Napi::Env env) const;
+  Napi::Value prefill(const Napi::CallbackInfo& info);
+  Napi::Value decode(const Napi::CallbackInfo& info);
+  Napi::Value clone(const Napi::CallbackInfo& info);
+  Napi::Value reset(const Napi::CallbackInfo& info);
+  Napi::Value dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<SequenceBox> box_;
+};
+
+}  // namespace nemotron_addon

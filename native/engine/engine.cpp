@@ -1,0 +1,123 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+
+#include "backend/cpu/cpu_backend.h"
+#include "common/error.h"
+#include "common/thread_pool.h"
+
+namespace nemotron {
+namespace {
+
+// Reads one byte of every page of every tensor so the weights are resident
+// before the first forward pass (and progress can be reported while the OS
+// reads them from disk), instead of stalling the first request.
+void prefault(const SafetensorsSet& set, const ProgressFn& progress) {
+  const uint64_t total = set.total_bytes();
+  uint64_t done = 0, reported = 0;
+  volatile uint8_t sink = 0;
+  for (const auto& kv : set.tensors()) {
+    const TensorView& t = kv.second;
+    for (size_t off = 0; off < t.nbytes; off += 4096) sink = static_cast<uint8_t>(sink + t.data[off]);
+    done += t.nbytes;
+    if (progress && (done - reported >= (64u << 20) || done == total)) {
+      progress("weights", done, total);
+      reported = done;
+    }
+  }
+  (void)sink;
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions& opts, const ProgressFn& progress) {
+  std::unique_ptr<Engine> e(new Engine());
+  if (progress) progress("config", 0, 0);
+  e->config_ = load_model_config(dir);
+  e->files_ = SafetensorsSet::open_dir(dir);
+  e->weights_ = bind_weights(e->config_, *e->files_);
+  e->weight_bytes_ = e->files_->total_bytes();
+
+  if (opts.device == "cuda")
+    fail(ErrorCode::DeviceUnavailable,
+         "device 'cuda' was requested but this build has no CUDA backend; use device 'cpu' or 'auto'");
+  if (opts.device != "auto" && opts.device != "cpu")
+    fail(ErrorCode::InvalidArgument, "unknown device '" + opts.device + "' (expected 'auto', 'cpu' or 'cuda')");
+  e->device_ = "cpu";
+  e->threads_ = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
+  e->max_batch_tokens_ = std::max<int64_t>(1, opts.max_batch_tokens);
+  e->backend_ = std::make_unique<CpuBackend>(e->threads_);
+
+  prefault(*e->files_, progress);
+  e->model_ = std::make_unique<NemotronH>(e->config_, e->weights_, *e->backend_);
+  if (progress) progress("ready", e->weight_bytes_, e->weight_bytes_);
+  return e;
+}
+
+Engine::~Engine() = default;
+
+std::unique_ptr<SequenceState> Engine::create_sequence(int64_t context_size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (context_size <= 0)
+    fail(ErrorCode::InvalidArgument, "contextSize must be a positive number of tokens, got " +
+                                         std::to_string(context_size));
+  return std::make_unique<SequenceState>(config_, *backend_, context_size);
+}
+
+void Engine::check_tokens(const int32_t* tokens, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
+      fail(ErrorCode::InvalidArgument, "token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                                           " is out of range: the vocabulary has " +
+                                           std::to_string(config_.vocab_size) + " tokens");
+}
+
+void Engine::check_room(const SequenceState& seq, int64_t n) const {
+  if (seq.length() + n > seq.context_size())
+    fail(ErrorCode::ContextOverflow, "context overflow: the sequence holds " + std::to_string(seq.length()) +
+                                         " tokens and " + std::to_string(n) + " more would exceed its context size of " +
+                                         std::to_string(seq.context_size()));
+}
+
+void Engine::prefill(SequenceState& seq, const int32_t* tokens, int64_t n, bool all_logits, float* logits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (n <= 0) fail(ErrorCode::InvalidArgument, "prefill needs at least one token");
+  check_tokens(tokens, n);
+  check_room(seq, n);
+  seq.reserve(seq.length() + n);
+  const int64_t V = config_.vocab_size;
+  for (int64_t start = 0; start < n; start += max_batch_tokens_) {
+    const int64_t len = std::min(max_batch_tokens_, n - start);
+    const bool last_piece = start + len == n;
+    const LogitsWanted wanted = all_logits ? LogitsWanted::All : last_piece ? LogitsWanted::Last : LogitsWanted::None;
+    model_->forward({ForwardItem{&seq, tokens + start, len, wanted}}, all_logits ? logits + start * V : logits);
+  }
+}
+
+void Engine::decode(const std::vector<DecodeItem>& items, float* logits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ForwardItem> fwd;
+  for (size_t i = 0; i < items.size(); ++i) {
+    check_tokens(&items[i].token, 1);
+    check_room(*items[i].seq, 1);
+    for (size_t j = 0; j < i; ++j)
+      if (items[j].seq == items[i].seq) fail(ErrorCode::InvalidArgument, "a sequence appears twice in one decode batch");
+  }
+  for (const DecodeItem& it : items) {
+    it.seq->reserve(it.seq->length() + 1);
+    fwd.push_back(ForwardItem{it.seq, &it.token, 1, LogitsWanted::Last});
+  }
+  model_->forward(fwd, logits);
+}
+
+std::unique_ptr<SequenceState> Engine::clone_sequence(const SequenceState& seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seq.clone();
+}
+
+void Engine::reset_sequence(SequenceState& seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  seq.reset();
+}
+
+}  // namespace nemotron

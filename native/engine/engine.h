@@ -1,0 +1,76 @@
+// One loaded model: its files, config, backend, forward pass and the sequences
+// created on it. Every public call is serialised by the engine's mutex, so the
+// N-API layer may call from any worker thread.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "engine/sequence_state.h"
+#include "model/config.h"
+#include "model/nemotron_h.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+
+namespace nemotron {
+
+struct EngineOptions {
+  std::string device = "auto";  // "auto" | "cpu" | "cuda"
+  int threads = 0;              // 0 = all cores
+  // Largest number of tokens one forward pass processes; longer prompts are
+  // prefilled in pieces of this size, which bounds activation memory.
+  int64_t max_batch_tokens = 512;
+};
+
+// stage: "config" | "weights" | "ready"; done/total in bytes for "weights".
+using ProgressFn = std::function<void(const std::string& stage, uint64_t done, uint64_t total)>;
+
+struct DecodeItem {
+  SequenceState* seq;
+  int32_t token;
+};
+
+class Engine {
+ public:
+  static std::unique_ptr<Engine> load(const std::string& dir, const EngineOptions& opts, const ProgressFn& progress);
+  ~Engine();
+
+  const ModelConfig& config() const { return config_; }
+  const std::string& device() const { return device_; }
+  int threads() const { return threads_; }
+  uint64_t weight_bytes() const { return weight_bytes_; }
+
+  std::unique_ptr<SequenceState> create_sequence(int64_t context_size);
+
+  // Feeds `tokens` to the sequence (chunked into forward passes of at most
+  // max_batch_tokens). Writes logits for every token ([n, vocab]) when
+  // all_logits, else for the last token only ([vocab]).
+  void prefill(SequenceState& seq, const int32_t* tokens, int64_t n, bool all_logits, float* logits);
+  // One step for several sequences at once; logits [items, vocab].
+  void decode(const std::vector<DecodeItem>& items, float* logits);
+
+  std::unique_ptr<SequenceState> clone_sequence(const SequenceState& seq);
+  void reset_sequence(SequenceState& seq);
+
+ private:
+  Engine() = default;
+  void check_tokens(const int32_t* tokens, int64_t n) const;
+  void check_room(const SequenceState& seq, int64_t n) const;
+
+  std::mutex mu_;
+  ModelConfig config_;
+  std::string device_;
+  int threads_ = 1;
+  int64_t max_batch_tokens_ = 512;
+  uint64_t weight_bytes_ = 0;
+  std::unique_ptr<SafetensorsSet> files_;
+  ModelWeights weights_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<NemotronH> model_;
+};
+
+}  // namespace nemotron

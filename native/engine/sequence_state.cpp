@@ -1,0 +1,80 @@
+#include "engine/sequence_state.h"
+
+#include <algorithm>
+
+namespace nemotron {
+namespace {
+constexpr int64_t kInitialKvTokens = 256;
+}
+
+SequenceState::SequenceState(const ModelConfig& config, Backend& backend, int64_t context_size)
+    : config_(config), backend_(backend), context_size_(context_size) {
+  const int64_t L = config.num_layers;
+  mamba_.resize(L);
+  kv_.resize(L);
+  const size_t conv = static_cast<size_t>((config.conv_kernel - 1) * config.conv_dim());
+  const size_t ssm = static_cast<size_t>(config.mamba_heads * config.mamba_head_dim * config.ssm_state_size);
+  for (int64_t i = 0; i < L; ++i) {
+    if (config.layers[i] != LayerKind::Mamba) continue;
+    mamba_buffers_.push_back(backend.alloc(conv));
+    mamba_[i].conv = mamba_buffers_.back()->data();
+    mamba_buffers_.push_back(backend.alloc(ssm));
+    mamba_[i].ssm = mamba_buffers_.back()->data();
+  }
+  kv_buffers_.resize(2 * L);
+}
+
+void SequenceState::reserve(int64_t total) {
+  const int64_t width = config_.kv_width();
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    if (config_.layers[i] != LayerKind::Attention) continue;
+    KvLayerState& kv = kv_[i];
+    if (kv.capacity >= total) continue;
+    int64_t cap = std::max<int64_t>(kv.capacity, kInitialKvTokens);
+    while (cap < total) cap *= 2;
+    cap = std::min(cap, context_size_);
+    FloatBufferPtr k = backend_.alloc(static_cast<size_t>(cap * width));
+    FloatBufferPtr v = backend_.alloc(static_cast<size_t>(cap * width));
+    if (length_ > 0) {
+      backend_.copy(k->data(), kv.k, static_cast<size_t>(length_ * width));
+      backend_.copy(v->data(), kv.v, static_cast<size_t>(length_ * width));
+    }
+    kv.k = k->data();
+    kv.v = v->data();
+    kv.capacity = cap;
+    kv_buffers_[2 * i] = std::move(k);
+    kv_buffers_[2 * i + 1] = std::move(v);
+  }
+}
+
+void SequenceState::reset() {
+  for (auto& b : mamba_buffers_) backend_.zero(b->data(), b->size());
+  length_ = 0;  // KV rows past length are never read, so the caches need no clearing
+}
+
+std::unique_ptr<SequenceState> SequenceState::clone() const {
+  auto c = std::make_unique<SequenceState>(config_, backend_, context_size_);
+  for (size_t i = 0; i < mamba_buffers_.size(); ++i)
+    backend_.copy(c->mamba_buffers_[i]->data(), mamba_buffers_[i]->data(), mamba_buffers_[i]->size());
+  // The clone's KV caches start at the source's used length, not its capacity
+  // (reserve before setting the length: there is nothing of the clone's to carry over).
+  c->reserve(length_);
+  c->length_ = length_;
+  const int64_t width = config_.kv_width();
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    if (config_.layers[i] != LayerKind::Attention || length_ == 0) continue;
+    backend_.copy(c->kv_[i].k, kv_[i].k, static_cast<size_t>(length_ * width));
+    backend_.copy(c->kv_[i].v, kv_[i].v, static_cast<size_t>(length_ * width));
+  }
+  return c;
+}
+
+size_t SequenceState::bytes() const {
+  size_t n = 0;
+  for (const auto& b : mamba_buffers_) n += b->size() * sizeof(float);
+  for (const auto& b : kv_buffers_)
+    if (b) n += b->size() * sizeof(float);
+  return n;
+}
+
+}  // namespace nemotron

@@ -1,0 +1,46 @@
+// Everything one sequence carries between calls (spec §3.1): per Mamba layer the
+// conv window and the fp32 SSM state, per attention layer the KV cache, and the
+// number of tokens absorbed. The KV caches grow geometrically as the sequence
+// lengthens, up to the context size fixed at creation, so a short chat on a
+// 128K-context sequence does not pay for 128K tokens of cache.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/config.h"
+
+namespace nemotron {
+
+class SequenceState {
+ public:
+  SequenceState(const ModelConfig& config, Backend& backend, int64_t context_size);
+
+  int64_t length() const { return length_; }
+  int64_t context_size() const { return context_size_; }
+  void advance(int64_t n) { length_ += n; }
+
+  // State slots by layer index (entries of other layer kinds are empty).
+  MambaLayerState* mamba(int64_t layer) { return &mamba_[layer]; }
+  KvLayerState* kv(int64_t layer) { return &kv_[layer]; }
+
+  // Ensures room for `total` tokens in every KV cache (total <= context_size).
+  void reserve(int64_t total);
+  void reset();  // back to an empty sequence: states zeroed, length 0
+  std::unique_ptr<SequenceState> clone() const;
+
+  size_t bytes() const;  // memory held, for reporting
+
+ private:
+  const ModelConfig& config_;
+  Backend& backend_;
+  int64_t context_size_;
+  int64_t length_ = 0;
+  std::vector<MambaLayerState> mamba_;
+  std::vector<KvLayerState> kv_;
+  std::vector<FloatBufferPtr> mamba_buffers_;  // conv + ssm per Mamba layer
+  std::vector<FloatBufferPtr> kv_buffers_;     // k + v per attention layer
+};
+
+}  // namespace nemotron
