@@ -50,11 +50,12 @@ const byCode: Record<string, (message: string) => NemotronError> = {
 /** Converts an error thrown by the native addon into a typed error (others pass through). */
 export function fromNative(err: unknown): unknown {
   if (err instanceof NemotronError) return err;
-  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
-    const code = (err as Error & { code: string }).code;
-    const make = byCode[code];
-    if (make) return make(err.message);
-    return new NemotronError(err.message, code);
+  // Duck-typed rather than `instanceof Error`: the addon creates errors in the
+  // realm it was loaded in, which need not be the caller's (vm contexts, jest).
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (e && typeof e === 'object' && typeof e.code === 'string' && typeof e.message === 'string') {
+    const make = byCode[e.code];
+    return make ? make(e.message) : new NemotronError(e.message, e.code);
   }
   return err;
 }

@@ -77,16 +77,10 @@ export class Model implements SequenceOwner {
    * Logits at every position of `tokens`, row-major [tokens.length, vocabSize],
    * computed by one prefill on a temporary sequence.
    */
-  evaluate(tokens: ArrayLike<number>): Promise<Float32Array> {
-    let h: NativeModel;
-    let ids: Int32Array;
-    try {
-      h = this.live();
-      ids = toTokenArray(tokens, this.vocabSize, 'evaluate');
-      if (ids.length === 0) throw new RangeError('evaluate: tokens must not be empty');
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async evaluate(tokens: ArrayLike<number>): Promise<Float32Array> {
+    const h = this.live();
+    const ids = toTokenArray(tokens, this.vocabSize, 'evaluate');
+    if (ids.length === 0) throw new RangeError('evaluate: tokens must not be empty');
     return this.queue.run(async () => {
       try {
         return await h.evaluate(ids);

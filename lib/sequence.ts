@@ -48,20 +48,20 @@ export class Sequence {
   }
 
   /** Feeds a prompt; resolves to the last position's logits (or all, see options). */
-  prefill(tokens: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
+  async prefill(tokens: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
     const ids = toTokenArray(tokens, this.owner.vocabSize, 'prefill');
-    if (ids.length === 0) return Promise.reject(new RangeError('prefill: tokens must not be empty'));
+    if (ids.length === 0) throw new RangeError('prefill: tokens must not be empty');
     return this.run('prefill', ids.length, (h) => h.prefill(ids, options.allLogits === true));
   }
 
   /** Feeds one token; resolves to the logits for the next position. */
-  decode(token: number): Promise<Float32Array> {
+  async decode(token: number): Promise<Float32Array> {
     const ids = toTokenArray([token], this.owner.vocabSize, 'decode');
     return this.run('decode', 1, (h) => h.decode(ids));
   }
 
   /** An independent copy of this sequence (same state, same length) that continues identically. */
-  clone(): Promise<Sequence> {
+  async clone(): Promise<Sequence> {
     const h = this.live();
     return this.owner.queue.run(async () => {
       try {
@@ -74,7 +74,7 @@ export class Sequence {
   }
 
   /** Back to an empty sequence (state zeroed), keeping its memory for reuse. */
-  reset(): Promise<void> {
+  async reset(): Promise<void> {
     const h = this.live();
     return this.owner.queue.run(async () => {
       try {
@@ -101,12 +101,7 @@ export class Sequence {
   }
 
   private run(what: string, n: number, call: (h: NativeSequence) => Promise<Float32Array>): Promise<Float32Array> {
-    let h: NativeSequence;
-    try {
-      h = this.live();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    const h = this.live();
     return this.owner.queue.run(async () => {
       // Checked when the task runs, after earlier queued work has moved the length.
       if (this.tokenCount + n > this.contextSize)
