@@ -56,7 +56,7 @@ void run_machine_section(BenchContext& ctx) {
   const double ghz = measure_core_ghz();
   ctx.fma_peak_gflops = measure_fma_peak_gflops(ctx.pool);
   const bool avx2 = fma_peak_uses_avx2();
-  std::printf("FMA peak   : %6.1f GFLOP/s measured (%s, %d independent chains per thread, all threads, best of 3)\n",
+  std::printf("FMA peak   : %6.1f GFLOP/s measured (%s, %d independent chains per thread, all threads, best of 5)\n",
               ctx.fma_peak_gflops, avx2 ? "256-bit vfmadd" : "scalar multiply-add", kFmaChains);
   // Two 256-bit FMA pipes per core is every AVX2 core since Haswell / Zen 2.
   const double theoretical = avx2 && ghz > 0 ? ctx.threads * ghz * 2 * 8 * 2 : 0;
@@ -116,7 +116,7 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
   return v;
 }
 
-// Best seconds of one linear call over `reps` calls (at least ~0.25 s in all).
+// Best seconds of one linear call over `reps` calls (at least ~0.4 s in all).
 double time_linear(BenchContext& ctx, WeightPool& weights, int64_t rows, int64_t n, int64_t k,
                    linear_detail::Regime regime, int min_reps = 5) {
   const std::vector<float> x = random_floats(static_cast<size_t>(rows * k), 7);
@@ -126,7 +126,7 @@ double time_linear(BenchContext& ctx, WeightPool& weights, int64_t rows, int64_t
   };
   double best = 1e300, total = 0;
   call();
-  for (int i = 0; i < min_reps || (total < 0.25 && i < 1000); ++i) {
+  for (int i = 0; i < min_reps || (total < 0.4 && i < 1000); ++i) {
     const double t0 = now_seconds();
     call();
     const double s = now_seconds() - t0;

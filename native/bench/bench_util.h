@@ -197,7 +197,7 @@ inline double measure_fma_peak_gflops(ThreadPool& pool) {
     for (float v : acc) s += v;
     sink[t] = s;
   };
-  const double s = best_seconds(3, [&] { pool.run_on_all([&](int t, int) { one_thread(t); }); });
+  const double s = best_seconds(5, [&] { pool.run_on_all([&](int t, int) { one_thread(t); }); });
   volatile float keep = sink[0];
   (void)keep;
   return pool.size() * double(kFmaIterations) * kFmaChains * flops_per_fma_instruction() / s / 1e9;
