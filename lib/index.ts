@@ -15,3 +15,19 @@ export {
 } from './errors';
 export { parseHfJson } from './hf-json';
 export { getRuntimeInfo, type RuntimeInfo } from './runtime-info';
+export {
+  ChatSession,
+  type ChatSessionOptions,
+  type SendOptions,
+  type ChatReply,
+  type ChatEvent,
+  type ChatUsage,
+  type ChatSnapshot,
+} from './chat/session';
+export { Tokenizer } from './chat/tokenizer';
+export { IncrementalDetokenizer } from './chat/detokenizer';
+export { ChatTemplate, renderChat, type ChatMessage } from './chat/template';
+export type { ThinkingBudget } from './chat/thinking';
+export type { ToolDefinition, ToolSet, ToolCall } from './chat/tools';
+export type { FinishReason } from './chat/turn';
+export type { SamplingOptions } from './chat/sampling';

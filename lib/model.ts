@@ -15,6 +15,9 @@ import {
   type CreateSequenceOptions,
   type LoadModelOptions,
 } from './options';
+import { ChatSession, type ChatHost, type ChatSessionOptions, type ChatSnapshot } from './chat/session';
+import { ChatTemplate } from './chat/template';
+import { Tokenizer } from './chat/tokenizer';
 import { Sequence, type SequenceOwner } from './sequence';
 import { TaskQueue } from './task-queue';
 import { toTokenArray } from './tokens';
@@ -29,21 +32,62 @@ export type ModelConfig = Record<string, unknown> & {
 };
 
 const DEFAULT_CONTEXT = 4096;
+const MAX_DEFAULT_CONTEXT = 32768;
 
-export class Model implements SequenceOwner {
+export class Model implements SequenceOwner, ChatHost {
   /** @internal */ readonly queue = new TaskQueue();
   private handle: NativeModel | undefined;
   private readonly sequences = new Set<Sequence>();
   private readonly nativeInfo: NativeModelInfo;
+
+  private chatTemplate: ChatTemplate | undefined;
+  /** Default context size for sequences and chat sessions. */
+  readonly defaultContextSize: number;
 
   /** @internal Use loadModel(). */
   constructor(
     handle: NativeModel,
     readonly dir: string,
     readonly config: ModelConfig,
+    private readonly tok: Tokenizer | undefined,
+    contextSize: number | undefined,
   ) {
     this.handle = handle;
     this.nativeInfo = handle.info();
+    this.defaultContextSize = contextSize ?? Math.min(this.nativeInfo.maxPositionEmbeddings || DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT);
+  }
+
+  /** The model's tokenizer (tokenizer.json in the model directory). Chat sessions need it. */
+  get tokenizer(): Tokenizer {
+    if (!this.tok)
+      throw new InvalidArgumentError(
+        `${this.dir} has no tokenizer.json: chat sessions need the model's tokenizer (token-level calls work without it)`,
+      );
+    return this.tok;
+  }
+
+  /** The model's chat template (tokenizer_config.json's chat_template or chat_template.jinja). */
+  get template(): ChatTemplate {
+    if (!this.chatTemplate) {
+      const source = this.tokenizer.chatTemplate;
+      if (!source) throw new InvalidArgumentError(`${this.dir} has no chat template (tokenizer_config.json "chat_template")`);
+      this.chatTemplate = new ChatTemplate(source);
+    }
+    return this.chatTemplate;
+  }
+
+  /** A conversation whose state persists between turns (see ChatSession). */
+  createChatSession(options?: ChatSessionOptions): ChatSession {
+    this.live();
+    void this.template; // fail now, not at the first send, when there is no tokenizer/template
+    return new ChatSession(this, options);
+  }
+
+  /** Resumes a conversation saved with chatSession.save(). */
+  async restoreChatSession(snapshot: ChatSnapshot, options?: Omit<ChatSessionOptions, 'systemPrompt' | 'reasoning' | 'thinking' | 'contextSize'>): Promise<ChatSession> {
+    const session = this.createChatSession({ ...snapshot.options, ...options });
+    await session.restore(snapshot);
+    return session;
   }
 
   /** 'cpu' or 'cuda': where the forward pass runs. */
@@ -65,7 +109,7 @@ export class Model implements SequenceOwner {
   createSequence(options?: CreateSequenceOptions): Sequence {
     const opts = parseOptions(createSequenceOptionsSchema, options, 'createSequence');
     const h = this.live();
-    const contextSize = opts.contextSize ?? (this.nativeInfo.maxPositionEmbeddings || DEFAULT_CONTEXT);
+    const contextSize = opts.contextSize ?? this.defaultContextSize;
     try {
       return new Sequence(this, h.createSequence(contextSize), contextSize);
     } catch (err) {
@@ -146,7 +190,13 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
   } catch (err) {
     throw fromNative(err);
   }
-  // The native loader validated config.json; parse it again here to expose every field.
-  const config = parseHfJson(fs.readFileSync(path.join(absDir, 'config.json'), 'utf8')) as ModelConfig;
-  return new Model(handle, absDir, config);
+  try {
+    // The native loader validated config.json; parse it again here to expose every field.
+    const config = parseHfJson(fs.readFileSync(path.join(absDir, 'config.json'), 'utf8')) as ModelConfig;
+    const tokenizer = fs.existsSync(path.join(absDir, 'tokenizer.json')) ? await Tokenizer.fromDir(absDir) : undefined;
+    return new Model(handle, absDir, config, tokenizer, opts.contextSize);
+  } catch (err) {
+    handle.dispose();
+    throw err;
+  }
 }

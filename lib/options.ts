@@ -19,10 +19,12 @@ export const loadModelOptionsSchema = z
     device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
     /** CPU threads for the engine; default: all cores. */
     threads: z.number().int().min(1).max(1024).optional(),
+    /** Default context size of sequences and chat sessions (default: min(max_position_embeddings, 32768)). */
+    contextSize: z.number().int().min(16).optional(),
     /** Most tokens per forward pass; long prompts are prefilled in pieces of this size. */
     maxBatchTokens: z.number().int().min(1).max(65536).default(512),
     /** Called as loading proceeds (stage 'weights' reports bytes). */
-    onProgress: z.function().args(loadProgressSchema).returns(z.unknown()).optional(),
+    onProgress: fnOption<(p: LoadProgress) => void>().optional(),
   })
   .strict();
 export type LoadModelOptions = z.input<typeof loadModelOptionsSchema>;
@@ -34,6 +36,14 @@ export const createSequenceOptionsSchema = z
   })
   .strict();
 export type CreateSequenceOptions = z.input<typeof createSequenceOptionsSchema>;
+
+/**
+ * A function-valued option. (zod's z.function() would wrap the callback in a
+ * validating proxy, which costs time on per-token callbacks.)
+ */
+export function fnOption<F extends (...args: any[]) => unknown>() {
+  return z.custom<F>((v) => typeof v === 'function', { message: 'Expected a function' });
+}
 
 /** Parses `value` with `schema`, turning a zod failure into an InvalidArgumentError naming the option. */
 export function parseOptions<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.output<S> {

@@ -1,0 +1,450 @@
+/**
+ * A chat session: a conversation held as one sequence whose state persists
+ * between turns. Each turn renders the conversation with the model's own chat
+ * template, feeds only the text the template adds after the previous turn (so
+ * turn N+1 prefills just its new tokens: see `usage.cachedTokens`), then runs
+ * the sampling loop (./turn.ts). Reasoning on/off maps to the model's documented
+ * `/think` and `/no_think` switches; thinking budgets, tools, stop strings and
+ * aborts are per send.
+ */
+import { z } from 'zod';
+
+import { ContextOverflowError, InvalidArgumentError } from '../errors';
+import { fnOption, parseOptions } from '../options';
+import type { Sequence } from '../sequence';
+import { Sampler, samplingOptionsSchema, type SamplingOptions } from './sampling';
+import { ChatTemplate, type ChatMessage } from './template';
+import { thinkingBudgetSchema, type ThinkingBudget } from './thinking';
+import type { InvalidToolCall } from './tool-calls';
+import { ToolRegistry, type ToolCall, type ToolSet } from './tools';
+import { runTurn, type FinishReason, type TurnCallbacks } from './turn';
+import type { Tokenizer } from './tokenizer';
+
+/** What a session needs from its model. */
+export interface ChatHost {
+  readonly tokenizer: Tokenizer;
+  readonly template: ChatTemplate;
+  readonly defaultContextSize: number;
+  createSequence(options: { contextSize: number }): Sequence;
+}
+
+const toolSetSchema = z.record(
+  z.object({ description: z.string().optional(), parameters: z.any().optional(), handler: fnOption().optional() }).passthrough(),
+);
+
+export const chatSessionOptionsSchema = z
+  .object({
+    systemPrompt: z.string().optional(),
+    /** 'on' (the model's default) or 'off': rendered as /think or /no_think in the system prompt. */
+    reasoning: z.enum(['on', 'off']).optional(),
+    thinking: thinkingBudgetSchema.optional(),
+    tools: toolSetSchema.optional(),
+    contextSize: z.number().int().min(16).optional(),
+    /** Default sampling for every send (model card: temperature 0.6, top-p 0.95 with reasoning; greedy without). */
+    sampling: samplingOptionsSchema.optional(),
+  })
+  .strict();
+export type ChatSessionOptions = Omit<z.input<typeof chatSessionOptionsSchema>, 'tools'> & { tools?: ToolSet };
+
+export const sendOptionsSchema = samplingOptionsSchema
+  .extend({
+    maxTokens: z.number().int().min(1).optional(),
+    reasoning: z.enum(['on', 'off']).optional(),
+    thinking: thinkingBudgetSchema.optional(),
+    stop: z.union([z.string(), z.array(z.string())]).optional(),
+    signal: z.custom<AbortSignal>((v) => v === undefined || (typeof v === 'object' && v !== null && 'aborted' in v)).optional(),
+    /** Reject with the signal's reason instead of returning the partial reply with finishReason 'abort'. */
+    throwOnAbort: z.boolean().optional(),
+    /** Tools for this send; with handlers, calls are executed and the conversation continues until an answer. */
+    tools: toolSetSchema.optional(),
+    /** Most automatic tool rounds per send (default 8). */
+    maxToolRounds: z.number().int().min(1).optional(),
+    /** On a prompt longer than the context: 'error' (default) or drop the oldest turns. */
+    contextOverflow: z.enum(['error', 'dropOldest']).optional(),
+    onReasoning: fnOption().optional(),
+    onText: fnOption().optional(),
+    onToken: fnOption().optional(),
+    onToolCall: fnOption().optional(),
+    logitsProcessor: fnOption().optional(),
+  })
+  .strict();
+export type SendOptions = Omit<z.input<typeof sendOptionsSchema>, keyof TurnCallbacks | 'tools' | 'signal'> &
+  TurnCallbacks & { tools?: ToolSet; signal?: AbortSignal };
+
+export interface ChatUsage {
+  /** Tokens of context the reply was generated from (the whole conversation so far). */
+  promptTokens: number;
+  /** Of those, tokens already in the session's state and not prefilled again. */
+  cachedTokens: number;
+  reasoningTokens: number;
+  /** Generated tokens (reasoning + answer). */
+  completionTokens: number;
+}
+
+export interface ChatReply {
+  reasoning: string;
+  text: string;
+  toolCalls: ToolCall[];
+  /** Tool-call blocks the model wrote that could not be parsed. */
+  invalidToolCalls: InvalidToolCall[];
+  finishReason: FinishReason;
+  usage: ChatUsage;
+  timings: { prefillMs: number; decodeMs: number; tokensPerSecond: number };
+}
+
+export type ChatEvent =
+  | { type: 'reasoning'; text: string }
+  | { type: 'text'; text: string }
+  | { type: 'toolCall'; call: ToolCall }
+  | { type: 'done'; reply: ChatReply };
+
+export interface ChatSnapshot {
+  format: 'nemotron-node.chat/1';
+  options: { systemPrompt?: string; reasoning?: 'on' | 'off'; thinking?: ThinkingBudget; contextSize: number };
+  history: ChatMessage[];
+  /** Token ids held by the session's sequence; restoring feeds them again, giving the identical state. */
+  tokens: number[];
+  turnOpen: boolean;
+}
+
+type Input = string | ChatMessage | ChatMessage[];
+
+export class ChatSession {
+  private seq: Sequence | undefined;
+  private tokens: number[] = []; // every id fed to `seq`, in order
+  private messages: ChatMessage[] = [];
+  private renderedTools = ''; // the tool declarations the state was built with
+  private turnOpen = false; // the last assistant turn in the state has no end-of-turn token yet
+  private readonly options: z.output<typeof chatSessionOptionsSchema>;
+  private readonly sessionTools: ToolSet;
+  readonly contextSize: number;
+
+  /** @internal Use model.createChatSession(). */
+  constructor(
+    private readonly host: ChatHost,
+    options: ChatSessionOptions = {},
+  ) {
+    this.options = parseOptions(chatSessionOptionsSchema, options, 'createChatSession');
+    this.sessionTools = (options.tools ?? {}) as ToolSet;
+    new ToolRegistry(this.sessionTools); // validates names and schemas now, not at the first send
+    this.contextSize = this.options.contextSize ?? host.defaultContextSize;
+  }
+
+  /** The conversation so far (system prompt excluded), as chat messages. */
+  get history(): readonly ChatMessage[] {
+    return this.messages;
+  }
+
+  /** Sends a user message (or messages, e.g. tool results) and resolves to the assistant's reply. */
+  async send(input: Input, options: SendOptions = {}): Promise<ChatReply> {
+    const opts = parseOptions(sendOptionsSchema, options, 'send') as SendOptions & z.output<typeof sendOptionsSchema>;
+    let newMessages = toMessages(input);
+    const tools = { ...this.sessionTools, ...((options.tools ?? {}) as ToolSet) };
+    const registry = new ToolRegistry(tools);
+    const maxRounds = opts.maxToolRounds ?? 8;
+    for (let round = 0; ; round++) {
+      const reply = await this.turn(newMessages, opts, registry);
+      const runnable = reply.finishReason === 'toolCalls' && reply.toolCalls.every((c) => !c.error && tools[c.name]?.handler);
+      if (!runnable || round + 1 >= maxRounds) return reply;
+      newMessages = [];
+      for (const call of reply.toolCalls) {
+        let content: string;
+        try {
+          const result = await tools[call.name].handler!(call.arguments, call);
+          content = typeof result === 'string' ? result : JSON.stringify(result ?? null);
+        } catch (err) {
+          content = JSON.stringify({ error: (err as Error)?.message ?? String(err) });
+        }
+        newMessages.push({ role: 'tool', content, tool_call_id: call.id, name: call.name });
+      }
+    }
+  }
+
+  /** Like send(), as an async iterator of events: reasoning/text deltas, tool calls, then 'done' with the reply. */
+  stream(input: Input, options: Omit<SendOptions, 'onReasoning' | 'onText' | 'onToolCall'> = {}): AsyncIterable<ChatEvent> {
+    const queue: ChatEvent[] = [];
+    let wake: (() => void) | undefined;
+    let failure: unknown;
+    let done = false;
+    const push = (e: ChatEvent) => {
+      queue.push(e);
+      wake?.();
+    };
+    const run = this.send(input, {
+      ...options,
+      onReasoning: (text) => push({ type: 'reasoning', text }),
+      onText: (text) => push({ type: 'text', text }),
+      onToolCall: (call) => push({ type: 'toolCall', call }),
+    }).then(
+      (reply) => push({ type: 'done', reply }),
+      (err) => {
+        failure = err;
+        wake?.();
+      },
+    ).finally(() => {
+      done = true;
+      wake?.();
+    });
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<ChatEvent>> => {
+          for (;;) {
+            if (queue.length > 0) return { value: queue.shift()!, done: false };
+            if (failure !== undefined) throw failure;
+            if (done) return { value: undefined, done: true };
+            await new Promise<void>((r) => (wake = r));
+            wake = undefined;
+          }
+        },
+        return: async () => {
+          await run.catch(() => undefined);
+          return { value: undefined, done: true };
+        },
+      }),
+    };
+  }
+
+  /** An independent copy of the conversation (state and history) that continues identically. */
+  async fork(): Promise<ChatSession> {
+    const copy = new ChatSession(this.host, { ...this.options, tools: this.sessionTools });
+    copy.messages = structuredClone(this.messages);
+    copy.tokens = [...this.tokens];
+    copy.renderedTools = this.renderedTools;
+    copy.turnOpen = this.turnOpen;
+    if (this.seq) copy.seq = await this.seq.clone();
+    return copy;
+  }
+
+  /** Forgets the conversation (the system prompt and options stay). */
+  async reset(): Promise<void> {
+    this.messages = [];
+    this.tokens = [];
+    this.turnOpen = false;
+    if (this.seq) await this.seq.reset();
+  }
+
+  /** A JSON-serialisable snapshot (history + the state's tokens) for model.restoreChatSession(). */
+  save(): ChatSnapshot {
+    const { systemPrompt, reasoning, thinking } = this.options;
+    return {
+      format: 'nemotron-node.chat/1',
+      options: { systemPrompt, reasoning, thinking, contextSize: this.contextSize },
+      history: structuredClone(this.messages),
+      tokens: [...this.tokens],
+      turnOpen: this.turnOpen,
+    };
+  }
+
+  /** @internal Rebuilds the state from a snapshot by feeding its tokens again. */
+  async restore(snapshot: ChatSnapshot): Promise<void> {
+    if (snapshot?.format !== 'nemotron-node.chat/1') throw new InvalidArgumentError('restoreChatSession: not a chat snapshot');
+    this.messages = structuredClone(snapshot.history);
+    this.turnOpen = snapshot.turnOpen;
+    this.tokens = [];
+    this.renderedTools = JSON.stringify(new ToolRegistry(this.sessionTools).forTemplate);
+    if (snapshot.tokens.length > 0) await this.feed(this.tokenizerCheck(snapshot.tokens));
+  }
+
+  /** Frees the session's state. */
+  dispose(): void {
+    this.seq?.dispose();
+    this.seq = undefined;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private tokenizerCheck(ids: number[]): number[] {
+    return this.host.tokenizer.checkIds(ids, 'restoreChatSession');
+  }
+
+  private sequence(): Sequence {
+    if (!this.seq || this.seq.disposed) this.seq = this.host.createSequence({ contextSize: this.contextSize });
+    return this.seq;
+  }
+
+  private async feed(ids: number[]): Promise<Float32Array> {
+    const logits = await this.sequence().prefill(ids);
+    this.tokens.push(...ids);
+    return logits;
+  }
+
+  private async turn(
+    newMessages: ChatMessage[],
+    opts: SendOptions & z.output<typeof sendOptionsSchema>,
+    registry: ToolRegistry,
+  ): Promise<ChatReply> {
+    const tok = this.host.tokenizer;
+    const budget = opts.thinking ?? this.options.thinking;
+    const reasoningOff = (opts.reasoning ?? this.options.reasoning) === 'off' || budget?.maxTokens === 0;
+    const turnFlag = opts.reasoning || budget ? (reasoningOff ? '/no_think' : '/think') : undefined;
+    const userMessages = newMessages.map((m, i) =>
+      turnFlag && i === newMessages.length - 1 && m.role === 'user' ? { ...m, content: `${m.content ?? ''} ${turnFlag}` } : m,
+    );
+
+    const toolsJson = JSON.stringify(registry.forTemplate);
+    const t0 = performance.now();
+    let { ids, promptText, cached } = this.promptDelta(userMessages, registry, toolsJson);
+    const maxTokens = opts.maxTokens ?? Math.max(1, this.contextSize - cached - ids.length);
+    if (cached + ids.length >= this.contextSize) {
+      if ((opts.contextOverflow ?? 'error') === 'error')
+        throw new ContextOverflowError(
+          `send: the conversation needs ${cached + ids.length} tokens but the session's context size is ${this.contextSize} ` +
+            "(start a new session, raise contextSize, or pass contextOverflow: 'dropOldest')",
+        );
+      ({ ids, promptText } = this.dropOldestUntilFits(userMessages, registry));
+      cached = 0;
+    }
+    if (cached === 0 && this.seq && this.seq.length > 0) {
+      await this.seq.reset();
+      this.tokens = [];
+    }
+    this.renderedTools = toolsJson;
+    const logits = await this.feed(ids);
+    const prefillMs = performance.now() - t0;
+    this.messages.push(...newMessages);
+    this.turnOpen = true;
+
+    const reasoning = opensThought(promptText);
+    const sampling: SamplingOptions = {
+      ...(reasoning ? { temperature: 0.6, topP: 0.95 } : { temperature: 0 }),
+      ...this.options.sampling,
+      ...pickSampling(opts),
+    };
+    const r = await runTurn({
+      seq: this.seq!,
+      tokenizer: tok,
+      logits,
+      reasoning,
+      budget: reasoningOff ? undefined : budget,
+      sampler: new Sampler(sampling),
+      maxTokens,
+      stop: typeof opts.stop === 'string' ? [opts.stop] : (opts.stop ?? []),
+      signal: opts.signal,
+      tools: registry,
+      onReasoning: opts.onReasoning,
+      onText: opts.onText,
+      onToken: opts.onToken,
+      onToolCall: opts.onToolCall,
+      logitsProcessor: opts.logitsProcessor,
+    });
+    this.tokens.push(...r.fed); // keep the token list in step with the sequence
+    this.messages.push(assistantMessage(r.text, r.reasoning, r.toolCalls));
+    if (r.finishReason === 'abort' && opts.throwOnAbort) throw opts.signal?.reason ?? new Error('aborted');
+    const promptTokens = cached + ids.length;
+    const { fed: _fed, reasoningTokens: _r, completionTokens: _c, decodeMs: _d, ...visible } = r;
+    return {
+      ...visible,
+      usage: { promptTokens, cachedTokens: cached, reasoningTokens: r.reasoningTokens, completionTokens: r.completionTokens },
+      timings: {
+        prefillMs,
+        decodeMs: r.decodeMs,
+        tokensPerSecond: r.decodeMs > 0 ? (1000 * r.completionTokens) / r.decodeMs : 0,
+      },
+    };
+  }
+
+  /**
+   * The tokens to feed for this turn and how many state tokens are reused. With a
+   * non-empty state, only what the template adds after the history's last
+   * end-of-turn marker is fed (preceded by that marker when the last turn did not
+   * end with one). A changed tool list changes the system block: then everything
+   * is rendered and fed again.
+   */
+  private promptDelta(newMessages: ChatMessage[], registry: ToolRegistry, toolsJson: string) {
+    const full = this.render([...this.messages, ...newMessages], registry, true);
+    const tok = this.host.tokenizer;
+    const eos = tok.special.endOfTurn !== undefined ? tok.idToToken(tok.special.endOfTurn) : undefined;
+    const canReuse = this.tokens.length > 0 && this.messages.length > 0 && toolsJson === this.renderedTools && eos;
+    if (canReuse) {
+      const probe = this.render([...this.messages, { role: 'user', content: '' }], registry, false);
+      const n = countOccurrences(probe, eos!);
+      const at = nthIndexOf(full, eos!, n);
+      if (n > 0 && at >= 0) {
+        const deltaText = full.slice(at + eos!.length);
+        const ids = [...(this.turnOpen ? [tok.special.endOfTurn!] : []), ...tok.encode(deltaText)];
+        return { ids, promptText: full, cached: this.tokens.length };
+      }
+    }
+    return { ids: tok.encode(full), promptText: full, cached: 0 };
+  }
+
+  private dropOldestUntilFits(newMessages: ChatMessage[], registry: ToolRegistry) {
+    const tok = this.host.tokenizer;
+    while (this.messages.length > 0) {
+      // drop through the next user message boundary so turns stay whole
+      let cut = 1;
+      while (cut < this.messages.length && this.messages[cut].role !== 'user') cut++;
+      this.messages = this.messages.slice(cut);
+      const full = this.render([...this.messages, ...newMessages], registry, true);
+      const ids = tok.encode(full);
+      if (ids.length < this.contextSize) return { ids, promptText: full };
+    }
+    const full = this.render(newMessages, registry, true);
+    const ids = tok.encode(full);
+    if (ids.length >= this.contextSize)
+      throw new ContextOverflowError(
+        `send: the new message alone needs ${ids.length} tokens; the session's context size is ${this.contextSize}`,
+      );
+    return { ids, promptText: full };
+  }
+
+  private render(messages: ChatMessage[], registry: ToolRegistry, generation: boolean): string {
+    const sys = this.systemMessage();
+    return this.host.template.render({
+      ...this.host.tokenizer.templateVariables,
+      messages: sys ? [sys, ...messages] : messages,
+      tools: registry.size > 0 ? registry.forTemplate : undefined,
+      addGenerationPrompt: generation,
+    });
+  }
+
+  private systemMessage(): ChatMessage | undefined {
+    const { systemPrompt, reasoning } = this.options;
+    const flag = reasoning === 'off' || this.options.thinking?.maxTokens === 0 ? '/no_think' : reasoning === 'on' ? '/think' : '';
+    if (systemPrompt === undefined && !flag) return undefined;
+    return { role: 'system', content: [systemPrompt ?? '', flag].filter(Boolean).join(' ') };
+  }
+}
+
+function toMessages(input: Input): ChatMessage[] {
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
+  const list = Array.isArray(input) ? input : [input];
+  if (list.length === 0) throw new InvalidArgumentError('send: no message given');
+  for (const m of list)
+    if (!m || typeof m.role !== 'string') throw new InvalidArgumentError('send: each message needs a "role"');
+  return list.map((m) => ({ ...m }));
+}
+
+function assistantMessage(text: string, reasoning: string, calls: ToolCall[]): ChatMessage {
+  const m: ChatMessage = { role: 'assistant', content: text };
+  if (reasoning) m.reasoning_content = reasoning;
+  if (calls.length > 0)
+    m.tool_calls = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  return m;
+}
+
+/** The generation prompt opened a thought: its last "<think>" is not closed. */
+function opensThought(prompt: string): boolean {
+  return prompt.lastIndexOf('<think>') > prompt.lastIndexOf('</think>');
+}
+
+function pickSampling(o: SamplingOptions): SamplingOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(samplingOptionsSchema.shape) as (keyof SamplingOptions)[]) if (o[k] !== undefined) out[k] = o[k];
+  return out as SamplingOptions;
+}
+
+function countOccurrences(s: string, sub: string): number {
+  let n = 0;
+  for (let i = s.indexOf(sub); i >= 0; i = s.indexOf(sub, i + sub.length)) n++;
+  return n;
+}
+
+function nthIndexOf(s: string, sub: string, n: number): number {
+  let i = -1;
+  for (let k = 0; k < n; k++) {
+    i = s.indexOf(sub, i + 1);
+    if (i < 0) return -1;
+  }
+  return i;
+}

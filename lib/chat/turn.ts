@@ -1,0 +1,220 @@
+/**
+ * One assistant turn: the sampling loop after the prompt has been prefilled.
+ * Routes text to two channels (reasoning until "</think>", then the answer),
+ * enforces the thinking budget in the same sequence, captures <TOOLCALL> blocks,
+ * applies stop strings across token boundaries, and stops on end of turn,
+ * maxTokens, a full context or an AbortSignal (checked before every step).
+ */
+import type { Sequence } from '../sequence';
+import { IncrementalDetokenizer } from './detokenizer';
+import type { Sampler } from './sampling';
+import { StreamSplitter } from './stream-splitter';
+import { ThinkingController, type ThinkingBudget } from './thinking';
+import { parseToolCalls, type InvalidToolCall } from './tool-calls';
+import type { ToolCall, ToolRegistry } from './tools';
+import type { Tokenizer } from './tokenizer';
+
+export type FinishReason = 'stop' | 'length' | 'toolCalls' | 'abort';
+export type Channel = 'reasoning' | 'text';
+
+export interface LogitsContext {
+  /** Tokens generated so far in this turn (reasoning + answer). */
+  step: number;
+  channel: Channel;
+}
+
+export interface TurnCallbacks {
+  onReasoning?: (text: string) => void;
+  onText?: (text: string) => void;
+  onToken?: (id: number, channel: Channel) => void;
+  onToolCall?: (call: ToolCall) => void;
+  /** Advanced: edit the logits in place before each sampling step (constrained decoding, tests). */
+  logitsProcessor?: (logits: Float32Array, ctx: LogitsContext) => void;
+}
+
+export interface TurnInput extends TurnCallbacks {
+  seq: Sequence;
+  tokenizer: Tokenizer;
+  /** Logits after the prompt. */
+  logits: Float32Array;
+  /** Whether the prompt opened a thought ("<think>\n" at its end). */
+  reasoning: boolean;
+  budget?: ThinkingBudget;
+  sampler: Sampler;
+  maxTokens: number;
+  stop: readonly string[];
+  signal?: AbortSignal;
+  tools?: ToolRegistry;
+}
+
+export interface TurnResult {
+  reasoning: string;
+  text: string;
+  toolCalls: ToolCall[];
+  invalidToolCalls: InvalidToolCall[];
+  finishReason: FinishReason;
+  reasoningTokens: number;
+  completionTokens: number;
+  decodeMs: number;
+  /** Every id this turn fed to the sequence, in order (sampled and forced). */
+  fed: number[];
+}
+
+const THINK_END = '</think>';
+const TOOLCALL_OPEN = '<TOOLCALL>';
+const TOOLCALL_CLOSE = '</TOOLCALL>';
+
+export async function runTurn(input: TurnInput): Promise<TurnResult> {
+  const { seq, tokenizer: tok, sampler } = input;
+  const endOfTurn = new Set(tok.eosTokenIds);
+  const thinkEndIds = tok.special.thinkEnd !== undefined ? [tok.special.thinkEnd] : tok.encode(THINK_END).slice(0, 1);
+  const thinking = new ThinkingController(input.budget, { thinkEnd: thinkEndIds, endOfTurn: [...endOfTurn] });
+  const detok = new IncrementalDetokenizer(tok);
+  const answerMarkers = [TOOLCALL_OPEN, ...input.stop.filter((s) => s.length > 0)];
+
+  let channel: Channel = input.reasoning ? 'reasoning' : 'text';
+  const splitter = new StreamSplitter(channel === 'reasoning' ? [THINK_END] : answerMarkers);
+  let reasoning = '';
+  let text = '';
+  let answerStarted = false; // leading whitespace after "</think>" is not part of the answer
+  let toolBlock: string | null = null; // raw text of a <TOOLCALL> block being captured
+  const toolCalls: ToolCall[] = [];
+  const invalid: InvalidToolCall[] = [];
+  let stopped = false;
+
+  const emitReasoning = (t: string) => {
+    if (!t) return;
+    reasoning += t;
+    input.onReasoning?.(t);
+  };
+  const emitText = (t: string) => {
+    if (!answerStarted) {
+      t = t.replace(/^\s+/, '');
+      if (!t) return;
+      answerStarted = true;
+    }
+    text += t;
+    input.onText?.(t);
+  };
+  const finishToolBlock = (raw: string) => {
+    const parsed = parseToolCalls(`${TOOLCALL_OPEN}${raw}${TOOLCALL_CLOSE}`);
+    invalid.push(...parsed.invalid);
+    for (const c of parsed.toolCalls) {
+      const call = input.tools ? input.tools.validate(c) : { ...c, error: `unknown tool "${c.name}" (no tools declared)` };
+      toolCalls.push(call);
+      input.onToolCall?.(call);
+    }
+  };
+
+  /** Routes decoded text; markers switch channel, open/close tool blocks or stop. */
+  const route = (chunk: string): void => {
+    if (toolBlock !== null) {
+      toolBlock += chunk;
+      const end = toolBlock.indexOf(TOOLCALL_CLOSE);
+      if (end < 0) return;
+      const rest = toolBlock.slice(end + TOOLCALL_CLOSE.length);
+      finishToolBlock(toolBlock.slice(0, end));
+      toolBlock = null;
+      if (rest) route(rest);
+      return;
+    }
+    const pieces = splitter.push(chunk);
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i];
+      if (p.type === 'text') {
+        if (channel === 'reasoning') emitReasoning(p.text);
+        else emitText(p.text);
+        continue;
+      }
+      const rest = pieces
+        .slice(i + 1)
+        .map((q) => (q.type === 'text' ? q.text : q.marker))
+        .join('') + splitter.flush();
+      if (p.marker === THINK_END) {
+        channel = 'text';
+        thinking.markClosed();
+        splitter.setMarkers(answerMarkers);
+        if (rest) route(rest);
+      } else if (p.marker === TOOLCALL_OPEN) {
+        toolBlock = '';
+        if (rest) route(rest);
+      } else {
+        stopped = true; // a stop string: neither it nor anything after it is output
+      }
+      return;
+    }
+  };
+
+  let logits = input.logits;
+  let completion = 0;
+  let reasoningTokens = 0; // sampled while the thought was open (forced closing tokens excluded)
+  const history: number[] = [];
+  const fed: number[] = [];
+  let finish: FinishReason | undefined;
+  const t0 = performance.now();
+
+  while (!finish) {
+    if (input.signal?.aborted) {
+      finish = 'abort';
+      break;
+    }
+    if (completion >= input.maxTokens || seq.length >= seq.contextSize) {
+      finish = 'length';
+      break;
+    }
+    if (input.logitsProcessor) {
+      logits = Float32Array.from(logits);
+      input.logitsProcessor(logits, { step: completion, channel });
+    }
+    const id = sampler.sample(logits, history, channel === 'reasoning' ? thinking.mask() : undefined);
+    if (endOfTurn.has(id)) {
+      finish = 'stop';
+      break;
+    }
+    history.push(id);
+    completion++;
+    const tokenChannel = channel;
+    const piece = detok.push(id);
+    input.onToken?.(id, tokenChannel);
+    route(piece);
+    // A token that closed the thought is the end marker, not reasoning.
+    if (tokenChannel === 'reasoning' && channel === 'reasoning') reasoningTokens++;
+    const action = tokenChannel === 'reasoning' && channel === 'reasoning' ? thinking.observe(piece) : { kind: 'continue' as const };
+    if (stopped) {
+      finish = 'stop';
+      break;
+    }
+    logits = await seq.decode(id);
+    fed.push(id);
+    if (action.kind === 'close' && channel === 'reasoning') {
+      // Budget reached: end the thought in the same sequence, then answer.
+      route(detok.flush());
+      const forced = tok.encode(action.text);
+      if (seq.length + forced.length >= seq.contextSize) {
+        finish = 'length';
+        break;
+      }
+      logits = await seq.prefill(forced);
+      fed.push(...forced);
+      route(action.text);
+    }
+  }
+  // End of stream: release held text (a partial marker is just text) and any open tool block.
+  route(detok.flush());
+  const tail = splitter.flush();
+  if (tail && !stopped) (channel === 'reasoning' ? emitReasoning : emitText)(tail);
+  if (toolBlock !== null) invalid.push({ raw: toolBlock, error: `unterminated ${TOOLCALL_OPEN} block` });
+  if (finish === 'stop' && toolCalls.length > 0) finish = 'toolCalls';
+
+  return {
+    reasoning: reasoning.trim(),
+    text: text.replace(/\s+$/, ''),
+    toolCalls,
+    invalidToolCalls: invalid,
+    finishReason: finish,
+    reasoningTokens,
+    completionTokens: completion,
+    decodeMs: performance.now() - t0,
+    fed,
+  };
+}
