@@ -18,8 +18,8 @@ describe('StreamSplitter', () => {
   });
   test('a held partial that turns out not to be a marker is released as text', () => {
     const { out, tail } = run(['STOP'], ['ab ST', 'ART x', ' ST']);
-    expect(out.map((p) => (p.type === 'text' ? p.text : `[${p.marker}]`)).join('')).toBe('ab START x');
-    expect(tail).toBe(' ST');
+    expect(out.map((p) => (p.type === 'text' ? p.text : `[${p.marker}]`)).join('')).toBe('ab START x ');
+    expect(tail).toBe('ST');
   });
   test('earliest marker wins; several per chunk', () => {
     const { out } = run(['<TOOLCALL>', 'END'], ['x END y <TOOLCALL> z']);
