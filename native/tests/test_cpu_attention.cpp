@@ -1,6 +1,7 @@
 // Causal GQA attention with a KV cache vs the textbook softmax(QK^T/sqrt(d))V in
 // double, including prefill in pieces and token-by-token decode.
 #include "backend/cpu/cpu_ops.h"
+#include "common/cpu_features.h"
 #include "test_framework.h"
 #include "test_util.h"
 
@@ -34,33 +35,38 @@ std::vector<double> attention_reference(const std::vector<float>& q, const std::
 }  // namespace
 
 TEST(cpu_attention_matches_reference_with_cache) {
-  ThreadPool pool(2);
-  struct Shape {
-    int64_t qh, kvh, hd;
-  };
-  for (Shape s : {Shape{4, 2, 16}, Shape{5, 1, 8}, Shape{3, 3, 7}, Shape{8, 2, 128}}) {
-    const int64_t T = 23;
-    auto q = random_vec(T * s.qh * s.hd, 20, -2, 2), k = random_vec(T * s.kvh * s.hd, 21, -2, 2),
-         v = random_vec(T * s.kvh * s.hd, 22);
-    auto ref = attention_reference(q, k, v, T, s.qh, s.kvh, s.hd);
-    for (std::vector<int64_t> pieces : {std::vector<int64_t>{T}, {10, 1, 1, 11}, std::vector<int64_t>(T, 1)}) {
-      std::vector<float> kc(T * s.kvh * s.hd), vc(kc.size()), out(T * s.qh * s.hd);
-      KvLayerState kv{kc.data(), vc.data(), T};
-      int64_t t0 = 0;
-      for (int64_t n : pieces) {
-        AttentionArgs a;
-        a.q_heads = s.qh;
-        a.kv_heads = s.kvh;
-        a.head_dim = s.hd;
-        a.scale = 1.0f / std::sqrt(float(s.hd));
-        a.q = q.data() + t0 * s.qh * s.hd;
-        a.k = k.data() + t0 * s.kvh * s.hd;
-        a.v = v.data() + t0 * s.kvh * s.hd;
-        a.out = out.data() + t0 * s.qh * s.hd;
-        cpu_attention(pool, a, {SeqSpan{0, n, t0, nullptr, &kv}});
-        t0 += n;
+  // both the AVX2 and the portable vector primitives (restored afterwards)
+  for (bool portable : {false, true}) {
+    cpu_features_force_portable(portable);
+    ThreadPool pool(2);
+    struct Shape {
+      int64_t qh, kvh, hd;
+    };
+    for (Shape s : {Shape{4, 2, 16}, Shape{5, 1, 8}, Shape{3, 3, 7}, Shape{8, 2, 128}}) {
+      const int64_t T = 23;
+      auto q = random_vec(T * s.qh * s.hd, 20, -2, 2), k = random_vec(T * s.kvh * s.hd, 21, -2, 2),
+           v = random_vec(T * s.kvh * s.hd, 22);
+      auto ref = attention_reference(q, k, v, T, s.qh, s.kvh, s.hd);
+      for (std::vector<int64_t> pieces : {std::vector<int64_t>{T}, {10, 1, 1, 11}, std::vector<int64_t>(T, 1)}) {
+        std::vector<float> kc(T * s.kvh * s.hd), vc(kc.size()), out(T * s.qh * s.hd);
+        KvLayerState kv{kc.data(), vc.data(), T};
+        int64_t t0 = 0;
+        for (int64_t n : pieces) {
+          AttentionArgs a;
+          a.q_heads = s.qh;
+          a.kv_heads = s.kvh;
+          a.head_dim = s.hd;
+          a.scale = 1.0f / std::sqrt(float(s.hd));
+          a.q = q.data() + t0 * s.qh * s.hd;
+          a.k = k.data() + t0 * s.kvh * s.hd;
+          a.v = v.data() + t0 * s.kvh * s.hd;
+          a.out = out.data() + t0 * s.qh * s.hd;
+          cpu_attention(pool, a, {SeqSpan{0, n, t0, nullptr, &kv}});
+          t0 += n;
+        }
+        CHECK(max_rel_err(out.data(), ref.data(), ref.size()) < 1e-5);
       }
-      CHECK(max_rel_err(out.data(), ref.data(), ref.size()) < 1e-5);
     }
   }
+  cpu_features_force_portable(false);
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_ops.h"
+#include "common/cpu_features.h"
 #include "test_framework.h"
 #include "test_util.h"
 
@@ -101,47 +102,57 @@ void run_scan(ThreadPool& pool, const ScanData& d, bool chunked, const std::vect
 }  // namespace
 
 TEST(cpu_ssd_chunked_scan_equals_recurrence) {
-  ThreadPool pool(2);
-  const ScanCase cases[] = {
-      {8, 16, 2, 16, 128},  // the fixture's shapes
-      {4, 10, 1, 12, 16},   // one group, head_dim not a power of two
-      {6, 5, 3, 7, 8},      // 3 groups of 2 heads, odd sizes
-      {4, 8, 4, 16, 5},     // a group per head, tiny chunk
-  };
-  uint32_t seed = 100;
-  for (const ScanCase& c : cases) {
-    for (int64_t T : std::vector<int64_t>{1, 2, 7, c.chunk - 1, c.chunk, c.chunk + 1, 2 * c.chunk + 3, 300}) {
-      ScanData d(c, T, seed += 10);
-      std::vector<double> y_ref, S_ref;
-      reference_scan(d, y_ref, S_ref);
-      std::vector<float> y, S;
-      run_scan(pool, d, true, {T}, y, S);
-      const double ey = max_rel_err(y.data(), y_ref.data(), y.size());
-      const double es = max_rel_err(S.data(), S_ref.data(), S.size());
-      if (!(ey < 2e-5 && es < 2e-5))
-        std::printf("  case heads=%lld groups=%lld chunk=%lld T=%lld: y err %.3g, state err %.3g\n",
-                    (long long)c.heads, (long long)c.groups, (long long)c.chunk, (long long)T, ey, es);
-      CHECK(ey < 2e-5);
-      CHECK(es < 2e-5);
+  // both the AVX2 and the portable vector primitives (restored afterwards)
+  for (bool portable : {false, true}) {
+    cpu_features_force_portable(portable);
+    ThreadPool pool(2);
+    const ScanCase cases[] = {
+        {8, 16, 2, 16, 128},  // the fixture's shapes
+        {4, 10, 1, 12, 16},   // one group, head_dim not a power of two
+        {6, 5, 3, 7, 8},      // 3 groups of 2 heads, odd sizes
+        {4, 8, 4, 16, 5},     // a group per head, tiny chunk
+    };
+    uint32_t seed = 100;
+    for (const ScanCase& c : cases) {
+      for (int64_t T : std::vector<int64_t>{1, 2, 7, c.chunk - 1, c.chunk, c.chunk + 1, 2 * c.chunk + 3, 300}) {
+        ScanData d(c, T, seed += 10);
+        std::vector<double> y_ref, S_ref;
+        reference_scan(d, y_ref, S_ref);
+        std::vector<float> y, S;
+        run_scan(pool, d, true, {T}, y, S);
+        const double ey = max_rel_err(y.data(), y_ref.data(), y.size());
+        const double es = max_rel_err(S.data(), S_ref.data(), S.size());
+        if (!(ey < 2e-5 && es < 2e-5))
+          std::printf("  case heads=%lld groups=%lld chunk=%lld T=%lld: y err %.3g, state err %.3g\n",
+                      (long long)c.heads, (long long)c.groups, (long long)c.chunk, (long long)T, ey, es);
+        CHECK(ey < 2e-5);
+        CHECK(es < 2e-5);
+      }
     }
   }
+  cpu_features_force_portable(false);
 }
 
 TEST(cpu_ssm_recurrent_decode_equals_reference_and_pieces_compose) {
-  ThreadPool pool(2);
-  ScanCase c{6, 5, 3, 7, 8};
-  ScanData d(c, 37, 7);
-  std::vector<double> y_ref, S_ref;
-  reference_scan(d, y_ref, S_ref);
-  std::vector<float> y, S;
-  run_scan(pool, d, false, {37}, y, S);
-  CHECK(max_rel_err(y.data(), y_ref.data(), y.size()) < 2e-5);
-  CHECK(max_rel_err(S.data(), S_ref.data(), S.size()) < 2e-5);
-  // chunked in uneven pieces, then token by token, as a chat would: prefill, decode, prefill
-  std::vector<int64_t> pieces = {13, 1, 1, 9, 1, 12};
-  run_scan(pool, d, true, pieces, y, S);
-  CHECK(max_rel_err(y.data(), y_ref.data(), y.size()) < 2e-5);
-  CHECK(max_rel_err(S.data(), S_ref.data(), S.size()) < 2e-5);
+  // both the AVX2 and the portable vector primitives (restored afterwards)
+  for (bool portable : {false, true}) {
+    cpu_features_force_portable(portable);
+    ThreadPool pool(2);
+    ScanCase c{6, 5, 3, 7, 8};
+    ScanData d(c, 37, 7);
+    std::vector<double> y_ref, S_ref;
+    reference_scan(d, y_ref, S_ref);
+    std::vector<float> y, S;
+    run_scan(pool, d, false, {37}, y, S);
+    CHECK(max_rel_err(y.data(), y_ref.data(), y.size()) < 2e-5);
+    CHECK(max_rel_err(S.data(), S_ref.data(), S.size()) < 2e-5);
+    // chunked in uneven pieces, then token by token, as a chat would: prefill, decode, prefill
+    std::vector<int64_t> pieces = {13, 1, 1, 9, 1, 12};
+    run_scan(pool, d, true, pieces, y, S);
+    CHECK(max_rel_err(y.data(), y_ref.data(), y.size()) < 2e-5);
+    CHECK(max_rel_err(S.data(), S_ref.data(), S.size()) < 2e-5);
+  }
+  cpu_features_force_portable(false);
 }
 
 TEST(cpu_ssm_scan_applies_time_step_limit) {

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/vec.h"
 
 namespace nemotron {
 
@@ -27,6 +28,7 @@ void cpu_attention(ThreadPool& pool, const AttentionArgs& a, const std::vector<S
     for (int64_t i = 0; i < sp.n; ++i) items.push_back({&sp, i});
   const int64_t work = static_cast<int64_t>(items.size()) * a.q_heads;
 
+  const VecOps& vo = vec_ops();
   pool.parallel_for(work, 1, [&](int64_t b, int64_t e) {
     std::vector<float> scores;
     for (int64_t wi = b; wi < e; ++wi) {
@@ -39,10 +41,7 @@ void cpu_attention(ThreadPool& pool, const AttentionArgs& a, const std::vector<S
       scores.resize(keys);
       float mx = -INFINITY;
       for (int64_t j = 0; j < keys; ++j) {
-        const float* kj = sp.kv->k + j * kvw + kvh * hd;
-        float dot = 0;
-        for (int64_t d = 0; d < hd; ++d) dot += q[d] * kj[d];
-        scores[j] = dot * a.scale;
+        scores[j] = vo.dot(q, sp.kv->k + j * kvw + kvh * hd, hd) * a.scale;
         mx = std::max(mx, scores[j]);
       }
       float sum = 0;
@@ -53,9 +52,7 @@ void cpu_attention(ThreadPool& pool, const AttentionArgs& a, const std::vector<S
       const float inv = 1.0f / sum;
       for (int64_t d = 0; d < hd; ++d) out[d] = 0;
       for (int64_t j = 0; j < keys; ++j) {
-        const float p = scores[j] * inv;
-        const float* vj = sp.kv->v + j * kvw + kvh * hd;
-        for (int64_t d = 0; d < hd; ++d) out[d] += p * vj[d];
+        vo.axpy(out, scores[j] * inv, sp.kv->v + j * kvw + kvh * hd, hd);
       }
     }
   });

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "backend/cpu/ssm_common.h"
+#include "backend/cpu/vec.h"
 
 namespace nemotron {
 namespace {
@@ -32,6 +33,7 @@ void ssd_head(const ScanArgs& a, const SeqSpan& sp, int64_t h, ChunkWork& w) {
   const float A = a.A.data[h], D = a.D.data[h];
   const int64_t y_ld = a.heads * P;
   float* S = sp.mamba->ssm + h * P * N;
+  const VecOps& v = vec_ops();
   w.resize(Q);
 
   for (int64_t c0 = 0; c0 < sp.n; c0 += Q) {
@@ -46,12 +48,7 @@ void ssd_head(const ScanArgs& a, const SeqSpan& sp, int64_t h, ChunkWork& w) {
     // C_l · B_s, lower triangle only
     for (int64_t l = 0; l < L; ++l) {
       const float* Cl = a.C + (r0 + l) * a.ldbc + g * N;
-      for (int64_t s = 0; s <= l; ++s) {
-        const float* Bs = a.B + (r0 + s) * a.ldbc + g * N;
-        float acc = 0;
-        for (int64_t n = 0; n < N; ++n) acc += Cl[n] * Bs[n];
-        w.cb[l * Q + s] = acc;
-      }
+      for (int64_t s = 0; s <= l; ++s) w.cb[l * Q + s] = v.dot(Cl, a.B + (r0 + s) * a.ldbc + g * N, N);
     }
     for (int64_t l = 0; l < L; ++l) {
       const float* xl = a.x + (r0 + l) * a.ldx + h * P;
@@ -59,17 +56,11 @@ void ssd_head(const ScanArgs& a, const SeqSpan& sp, int64_t h, ChunkWork& w) {
       float* y = a.y + (r0 + l) * y_ld + h * P;
       // carried-in state and skip
       const float carry = static_cast<float>(std::exp(w.cum[l]));
-      for (int64_t p = 0; p < P; ++p) {
-        const float* Sp = S + p * N;
-        float acc = 0;
-        for (int64_t n = 0; n < N; ++n) acc += Sp[n] * Cl[n];
-        y[p] = carry * acc + D * xl[p];
-      }
+      for (int64_t p = 0; p < P; ++p) y[p] = carry * v.dot(S + p * N, Cl, N) + D * xl[p];
       // intra-chunk
       for (int64_t s = 0; s <= l; ++s) {
         const float coef = w.cb[l * Q + s] * static_cast<float>(std::exp(w.cum[l] - w.cum[s])) * w.dt[s];
-        const float* xs = a.x + (r0 + s) * a.ldx + h * P;
-        for (int64_t p = 0; p < P; ++p) y[p] += coef * xs[p];
+        v.axpy(y, coef, a.x + (r0 + s) * a.ldx + h * P, P);
       }
     }
     // state leaving the chunk
@@ -80,11 +71,7 @@ void ssd_head(const ScanArgs& a, const SeqSpan& sp, int64_t h, ChunkWork& w) {
       const float coef = static_cast<float>(std::exp(last - w.cum[s])) * w.dt[s];
       const float* xs = a.x + (r0 + s) * a.ldx + h * P;
       const float* Bs = a.B + (r0 + s) * a.ldbc + g * N;
-      for (int64_t p = 0; p < P; ++p) {
-        const float cx = coef * xs[p];
-        float* Sp = S + p * N;
-        for (int64_t n = 0; n < N; ++n) Sp[n] += cx * Bs[n];
-      }
+      for (int64_t p = 0; p < P; ++p) v.axpy(S + p * N, coef * xs[p], Bs, N);
     }
   }
 }

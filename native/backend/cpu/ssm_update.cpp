@@ -1,4 +1,5 @@
 #include "backend/cpu/ssm_common.h"
+#include "backend/cpu/vec.h"
 
 namespace nemotron {
 
@@ -7,6 +8,7 @@ void ssm_recurrent_head(const ScanArgs& a, const SeqSpan& sp, int64_t h, int64_t
   const int64_t g = h / (a.heads / a.groups);  // contiguous blocks of heads share a group
   const float A = a.A.data[h], D = a.D.data[h];
   float* S = sp.mamba->ssm + h * P * N;
+  const VecOps& v = vec_ops();
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t r = sp.row0 + t;
     const float dt = scan_dt(a, r, h);
@@ -15,16 +17,7 @@ void ssm_recurrent_head(const ScanArgs& a, const SeqSpan& sp, int64_t h, int64_t
     const float* B = a.B + r * a.ldbc + g * N;
     const float* C = a.C + r * a.ldbc + g * N;
     float* y = a.y + r * (a.heads * P) + h * P;
-    for (int64_t p = 0; p < P; ++p) {
-      float* Sp = S + p * N;
-      const float xb = dt * x[p];
-      float acc = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        Sp[n] = Sp[n] * dA + xb * B[n];
-        acc += Sp[n] * C[n];
-      }
-      y[p] = acc + D * x[p];
-    }
+    for (int64_t p = 0; p < P; ++p) y[p] = v.scale_axpy_dot(S + p * N, dA, dt * x[p], B, C, N) + D * x[p];
   }
 }
 
