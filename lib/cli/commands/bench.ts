@@ -1,0 +1,5 @@
+/** `nemotron bench` — not implemented yet. */
+export async function run(_argv: string[]): Promise<number> {
+  console.error('nemotron bench: not implemented yet');
+  return 1;
+}
