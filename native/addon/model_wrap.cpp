@@ -148,10 +148,7 @@ Napi::Value ModelWrap::create_sequence(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::evaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto engine = live(env);
-  auto* w = new EvaluateWorker(env, std::move(engine), read_tokens(info[0]));
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return queue_worker<EvaluateWorker>(env, std::move(engine), read_tokens(info[0]));
 }
 
 Napi::Value ModelWrap::dispose(const Napi::CallbackInfo& info) {

@@ -51,6 +51,16 @@ class PromiseWorker : public Napi::AsyncWorker {
   std::string code_, message_;
 };
 
+// Starts a PromiseWorker subclass and returns its promise (the worker deletes
+// itself when done, as Napi::AsyncWorker does).
+template <typename W, typename... Args>
+Napi::Value queue_worker(Napi::Env env, Args&&... args) {
+  W* w = new W(env, std::forward<Args>(args)...);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
 // Copies a JS Int32Array / number[] of token ids (validated as integers by the
 // TS layer; re-checked here so a direct caller cannot pass garbage).
 std::vector<int32_t> read_tokens(const Napi::Value& v);

@@ -75,14 +75,6 @@ class ResetWorker final : public PromiseWorker {
   std::shared_ptr<SequenceBox> box_;
 };
 
-template <typename W, typename... Args>
-Napi::Value queue(Napi::Env env, Args&&... args) {
-  W* w = new W(env, std::forward<Args>(args)...);  // AsyncWorker deletes itself when done
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
-}
-
 }  // namespace
 
 void SequenceWrap::init(Napi::Env env) {
@@ -112,19 +104,19 @@ Napi::Value SequenceWrap::prefill(const Napi::CallbackInfo& info) {
   auto box = live(info.Env());
   std::vector<int32_t> tokens = read_tokens(info[0]);
   bool all = info.Length() > 1 && info[1].ToBoolean().Value();
-  return queue<PrefillWorker>(info.Env(), std::move(box), std::move(tokens), all);
+  return queue_worker<PrefillWorker>(info.Env(), std::move(box), std::move(tokens), all);
 }
 
 Napi::Value SequenceWrap::decode(const Napi::CallbackInfo& info) {
   auto box = live(info.Env());
   std::vector<int32_t> token = read_tokens(info[0]);
   if (token.size() != 1) throw make_error(info.Env(), "ERR_INVALID_ARGUMENT", "decode takes exactly one token");
-  return queue<DecodeWorker>(info.Env(), std::move(box), token[0]);
+  return queue_worker<DecodeWorker>(info.Env(), std::move(box), token[0]);
 }
 
-Napi::Value SequenceWrap::clone(const Napi::CallbackInfo& info) { return queue<CloneWorker>(info.Env(), live(info.Env())); }
+Napi::Value SequenceWrap::clone(const Napi::CallbackInfo& info) { return queue_worker<CloneWorker>(info.Env(), live(info.Env())); }
 
-Napi::Value SequenceWrap::reset(const Napi::CallbackInfo& info) { return queue<ResetWorker>(info.Env(), live(info.Env())); }
+Napi::Value SequenceWrap::reset(const Napi::CallbackInfo& info) { return queue_worker<ResetWorker>(info.Env(), live(info.Env())); }
 
 Napi::Value SequenceWrap::dispose(const Napi::CallbackInfo& info) {
   box_.reset();
