@@ -31,3 +31,4 @@ export type { ThinkingBudget } from './chat/thinking';
 export type { ToolDefinition, ToolSet, ToolCall } from './chat/tools';
 export type { FinishReason } from './chat/turn';
 export type { SamplingOptions } from './chat/sampling';
+export { createServer, type CreateServerOptions, type NemotronServer } from './server';

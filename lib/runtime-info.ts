@@ -1,14 +1,28 @@
-import { native, nativeBindingPath } from './native';
+import * as path from 'node:path';
+import { native, nativeBindingPath, packageRoot } from './native';
 
 export interface RuntimeInfo {
   /** The .node file that was loaded (a prebuild or the local build). */
   binding: string | undefined;
+  /**
+   * Where that file came from: 'prebuild' = shipped in the package (prebuilds/<platform>-<arch>/),
+   * 'local-build' = compiled on this machine (build/Release: a source install or `npm run build:native`).
+   */
+  source: 'prebuild' | 'local-build';
   cpu: { avx2: boolean; fma: boolean; f16c: boolean };
   cuda: { compiled: boolean; available: boolean; reason: string };
+}
+
+/** node-gyp-build loads shipped binaries from <package root>/prebuilds/; anything else was built here. */
+function bindingSource(file: string | undefined): RuntimeInfo['source'] {
+  if (!file) return 'local-build';
+  const rel = path.relative(packageRoot(), file);
+  return rel.split(path.sep)[0] === 'prebuilds' ? 'prebuild' : 'local-build';
 }
 
 /** What the loaded native binary can do on this machine. */
 export function getRuntimeInfo(): RuntimeInfo {
   const info = native().runtimeInfo();
-  return { binding: nativeBindingPath(), ...info };
+  const binding = nativeBindingPath();
+  return { binding, source: bindingSource(binding), ...info };
 }

@@ -1,5 +1,98 @@
-/** `nemotron serve` — not implemented yet. */
-export async function run(_argv: string[]): Promise<number> {
-  console.error('nemotron serve: not implemented yet');
-  return 1;
+/**
+ * `nemotron serve --model DIR [--port 8000] [--host 127.0.0.1] [--api-key KEY] ...`:
+ * loads the model (with a progress line), serves the OpenAI-compatible API and
+ * shuts down gracefully on SIGINT/SIGTERM (running generations are aborted,
+ * streams end, then the process exits).
+ */
+import * as path from 'node:path';
+
+import { loadModel } from '../../model';
+import { createServer } from '../../server';
+import { parseOrExit } from '../args';
+import { ProgressBar } from '../progress';
+
+const spec = {
+  name: 'serve',
+  summary: 'OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics.',
+  options: {
+    model: { kind: 'string', value: 'DIR', help: 'model directory (config.json, safetensors, tokenizer.json)' },
+    port: { kind: 'number', integer: true, min: 0, help: 'port to listen on (default 8000; 0 = any free port)' },
+    host: { kind: 'string', value: 'HOST', help: 'interface to bind (default 127.0.0.1; 0.0.0.0 exposes the server)' },
+    'api-key': { kind: 'string', value: 'KEY', help: 'require "Authorization: Bearer KEY" (default: $NEMOTRON_API_KEY, else none)' },
+    'model-name': { kind: 'string', value: 'NAME', help: 'the model id clients send (default: the directory name)' },
+    device: { kind: 'string', value: 'auto|cpu|cuda', help: 'where to run (default auto)' },
+    threads: { kind: 'number', integer: true, min: 1, help: 'CPU threads (default: all cores)' },
+    'context-size': { kind: 'number', integer: true, min: 16, help: 'context size per request' },
+    'max-queue': { kind: 'number', integer: true, min: 0, help: 'most waiting requests before 429 (default 64)' },
+    'max-tokens': { kind: 'number', integer: true, min: 1, help: 'default max_tokens when a request gives none' },
+  },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseOrExit(spec, argv);
+  if (typeof parsed === 'number') return parsed;
+  const o = parsed.options;
+  if (!o.model) {
+    console.error('nemotron serve: --model DIR is required (nemotron pull REPO downloads one)');
+    return 2;
+  }
+  const device = o.device ?? 'auto';
+  if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
+    console.error(`nemotron serve: --device must be auto, cpu or cuda, got "${device}"`);
+    return 2;
+  }
+
+  let bar: ProgressBar | undefined;
+  const t0 = Date.now();
+  const model = await loadModel(o.model, {
+    device,
+    threads: o.threads,
+    contextSize: o['context-size'],
+    onProgress: (p) => {
+      if (p.stage !== 'weights' || p.totalBytes <= 0) return;
+      bar ??= new ProgressBar({ label: 'loading weights', total: p.totalBytes, lineIntervalMs: 2000 });
+      bar.update(p.loadedBytes);
+    },
+  });
+  bar?.finish(`loaded ${o.model} on ${model.device} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  const server = await createServer(model, {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 8000,
+    apiKey: o['api-key'] ?? process.env.NEMOTRON_API_KEY ?? undefined,
+    modelName: o['model-name'],
+    maxQueue: o['max-queue'],
+    defaultMaxTokens: o['max-tokens'],
+  });
+  const name = o['model-name'] ?? path.basename(model.dir);
+  console.log(`serving "${name}" at ${server.url}/v1  (OpenAI base URL; Ctrl-C stops)`);
+
+  let closed = () => {};
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        // a second Ctrl-C: do not wait any longer
+        console.error(`\n${signal} again: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      console.error(`\n${signal}: stopping (aborting running requests)...`);
+      server.close().then(resolve, (err) => {
+        console.error('nemotron serve: error while closing:', err);
+        resolve();
+      });
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    closed = () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    };
+  });
+  closed();
+  model.dispose();
+  return 0;
 }

@@ -1,0 +1,96 @@
+/**
+ * Raw text generation for /v1/completions: prompt ids in, sampled text out,
+ * with stop strings matched across token boundaries (text that might be the
+ * start of a stop string is held back until decided).
+ */
+import { IncrementalDetokenizer } from '../chat/detokenizer';
+import { Sampler, type SamplingOptions } from '../chat/sampling';
+import type { LogitsContext } from '../chat/turn';
+import type { Model } from '../model';
+import { badRequest } from './errors';
+
+export interface GenerateTextOptions {
+  promptIds: number[];
+  maxTokens: number;
+  sampling: SamplingOptions;
+  stop: string[];
+  signal: AbortSignal;
+  onText?: (text: string) => void;
+  logitsProcessor?: (logits: Float32Array, ctx: LogitsContext) => void;
+}
+
+export interface GeneratedText {
+  text: string;
+  finishReason: 'stop' | 'length' | 'abort';
+  completionTokens: number;
+  decodeMs: number;
+}
+
+export async function generateText(model: Model, o: GenerateTextOptions): Promise<GeneratedText> {
+  const tok = model.tokenizer;
+  const contextSize = model.defaultContextSize;
+  if (o.promptIds.length >= contextSize)
+    throw badRequest(
+      `the prompt has ${o.promptIds.length} tokens; this model's context is ${contextSize} tokens`,
+      'prompt',
+      'context_length_exceeded',
+    );
+  const seq = model.createSequence({ contextSize });
+  try {
+    const sampler = new Sampler(o.sampling);
+    const detok = new IncrementalDetokenizer(tok, { skipSpecialTokens: true });
+    const holdBack = Math.max(0, ...o.stop.map((s) => s.length - 1));
+    const generated: number[] = [];
+    let text = '';
+    let emitted = 0; // chars of `text` already passed to onText
+    let finishReason: GeneratedText['finishReason'] = 'length';
+    let logits = await seq.prefill(o.promptIds);
+    const t0 = performance.now();
+    const emitUpTo = (end: number) => {
+      if (end > emitted) o.onText?.(text.slice(emitted, end));
+      emitted = Math.max(emitted, end);
+    };
+
+    while (generated.length < o.maxTokens && seq.length < contextSize) {
+      if (o.signal.aborted) {
+        finishReason = 'abort';
+        break;
+      }
+      if (o.logitsProcessor) {
+        logits = Float32Array.from(logits);
+        o.logitsProcessor(logits, { step: generated.length, channel: 'text' });
+      }
+      const id = sampler.sample(logits, generated);
+      if (tok.eosTokenIds.has(id)) {
+        finishReason = 'stop';
+        break;
+      }
+      generated.push(id);
+      const searchFrom = Math.max(0, text.length - holdBack);
+      text += detok.push(id);
+      const at = firstStop(text, o.stop, searchFrom);
+      if (at >= 0) {
+        text = text.slice(0, at);
+        finishReason = 'stop';
+        break;
+      }
+      emitUpTo(text.length - holdBack);
+      if (generated.length < o.maxTokens) logits = await seq.decode(id);
+    }
+    if (finishReason !== 'stop') text += detok.flush();
+    emitUpTo(text.length);
+    return { text, finishReason, completionTokens: generated.length, decodeMs: performance.now() - t0 };
+  } finally {
+    seq.dispose();
+  }
+}
+
+function firstStop(text: string, stops: string[], from: number): number {
+  let best = -1;
+  for (const s of stops) {
+    if (!s) continue;
+    const i = text.indexOf(s, from);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}

@@ -1,0 +1,61 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of the server's counters. Written
+ * by hand: a handful of counters and gauges does not need a client library.
+ */
+export class Metrics {
+  private readonly requests = new Map<string, number>(); // `${route}\u0000${status}` -> count
+  promptTokens = 0;
+  generatedTokens = 0;
+  private decodeMs = 0;
+  /** Decode speed of the most recent generation. */
+  lastTokensPerSecond = 0;
+
+  countRequest(route: string, status: number): void {
+    const key = `${route}\u0000${status}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  countGeneration(promptTokens: number, completionTokens: number, decodeMs: number): void {
+    this.promptTokens += promptTokens;
+    this.generatedTokens += completionTokens;
+    this.decodeMs += decodeMs;
+    if (decodeMs > 0) this.lastTokensPerSecond = (1000 * completionTokens) / decodeMs;
+  }
+
+  render(gauges: { queueDepth: number; active: number }): string {
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: string[]) =>
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+    metric(
+      'nemotron_requests_total',
+      'counter',
+      'HTTP requests answered, by route and status.',
+      [...this.requests].map(([k, n]) => {
+        const [route, status] = k.split('\u0000');
+        return `nemotron_requests_total{route="${escapeLabel(route)}",status="${status}"} ${n}`;
+      }),
+    );
+    metric('nemotron_prompt_tokens_total', 'counter', 'Prompt tokens processed.', [`nemotron_prompt_tokens_total ${this.promptTokens}`]);
+    metric('nemotron_generated_tokens_total', 'counter', 'Tokens generated (reasoning + answer).', [
+      `nemotron_generated_tokens_total ${this.generatedTokens}`,
+    ]);
+    metric('nemotron_decode_seconds_total', 'counter', 'Time spent decoding.', [`nemotron_decode_seconds_total ${this.decodeMs / 1000}`]);
+    metric('nemotron_queue_depth', 'gauge', 'Requests waiting for their turn.', [`nemotron_queue_depth ${gauges.queueDepth}`]);
+    metric('nemotron_active_generations', 'gauge', 'Generations running now.', [`nemotron_active_generations ${gauges.active}`]);
+    metric('nemotron_tokens_per_second', 'gauge', 'Decode speed of the most recent generation.', [
+      `nemotron_tokens_per_second ${round(this.lastTokensPerSecond)}`,
+    ]);
+    metric('nemotron_average_tokens_per_second', 'gauge', 'Generated tokens / decode time since start.', [
+      `nemotron_average_tokens_per_second ${round(this.decodeMs > 0 ? (1000 * this.generatedTokens) / this.decodeMs : 0)}`,
+    ]);
+    return out.join('\n') + '\n';
+  }
+}
+
+function escapeLabel(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,136 @@
+/**
+ * POST /v1/chat/completions: a fresh ChatSession per choice (the whole
+ * conversation is rendered by the model's template and prefilled), run when the
+ * scheduler gives this request its turn; JSON or SSE chunks out.
+ */
+import type { ServerResponse } from 'node:http';
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import type { ChatReply, SendOptions } from '../../chat/session';
+import { ClientGoneError, checkModel, type ServerContext } from '../context';
+import { toApiError } from '../errors';
+import {
+  choiceMessage,
+  choiceSeed,
+  finishReason,
+  newId,
+  nowSeconds,
+  planChat,
+  toOpenAIToolCall,
+  usageOf,
+  type ChatPlan,
+} from '../openai-mapping';
+import { chatCompletionRequest, parseBody, type ChatCompletionRequest } from '../request-schemas';
+import { SseWriter } from '../sse';
+
+type Callbacks = Pick<SendOptions, 'onReasoning' | 'onText' | 'onToolCall'>;
+
+export function registerChatCompletions(app: FastifyInstance, ctx: ServerContext): void {
+  app.post('/v1/chat/completions', async (req, reply) => {
+    const body = parseBody(chatCompletionRequest, req.body);
+    checkModel(ctx, body.model);
+    const plan = planChat(body, ctx.defaultMaxTokens);
+    if (body.stream) {
+      reply.hijack(); // we write the SSE stream (or a JSON error) to the raw response ourselves
+      await streamChat(ctx, req, reply.raw, body, plan);
+      return;
+    }
+    const signal = req.generationSignal;
+    const release = await ctx.scheduler.acquire(signal);
+    const replies: ChatReply[] = [];
+    try {
+      for (let i = 0; i < plan.n; i++) replies.push(await runChoice(ctx, req, plan, i, {}));
+    } finally {
+      release();
+    }
+    if (signal.aborted) throw signal.reason; // shutdown -> 503; a gone client reads nothing anyway
+    return {
+      id: newId('chatcmpl'),
+      object: 'chat.completion',
+      created: nowSeconds(),
+      model: ctx.modelName,
+      choices: replies.map((r, index) => ({
+        index,
+        message: choiceMessage(r),
+        logprobs: null,
+        finish_reason: finishReason(r.finishReason),
+      })),
+      usage: usageOf(replies),
+    };
+  });
+}
+
+/** Runs one choice on its own session and frees the session's state, whatever happens. */
+async function runChoice(ctx: ServerContext, req: FastifyRequest, plan: ChatPlan, index: number, callbacks: Callbacks): Promise<ChatReply> {
+  const chat = ctx.model.createChatSession(plan.session);
+  try {
+    const seed = choiceSeed(plan.seed, index);
+    const reply = await chat.send(plan.messages, {
+      ...plan.send,
+      ...callbacks,
+      ...(seed !== undefined ? { seed } : {}),
+      signal: req.generationSignal,
+      logitsProcessor: ctx.testHooks?.logitsProcessor?.({ route: 'chat', body: req.body as Record<string, unknown>, choice: index }),
+    });
+    ctx.metrics.countGeneration(reply.usage.promptTokens - reply.usage.cachedTokens, reply.usage.completionTokens, reply.timings.decodeMs);
+    return reply;
+  } finally {
+    chat.dispose();
+  }
+}
+
+async function streamChat(
+  ctx: ServerContext,
+  req: FastifyRequest,
+  res: ServerResponse,
+  body: ChatCompletionRequest,
+  plan: ChatPlan,
+): Promise<void> {
+  const sse = new SseWriter(res);
+  const signal = req.generationSignal;
+  const id = newId('chatcmpl');
+  const created = nowSeconds();
+  const includeUsage = !!body.stream_options?.include_usage;
+  const chunk = (choices: unknown[], usage?: unknown) => ({
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model: ctx.modelName,
+    choices,
+    ...(includeUsage ? { usage: usage ?? null } : {}),
+  });
+  const delta = (index: number, d: Record<string, unknown>, finish: string | null = null) =>
+    chunk([{ index, delta: d, logprobs: null, finish_reason: finish }]);
+
+  let release: (() => void) | undefined;
+  try {
+    release = await ctx.scheduler.acquire(signal);
+    const replies: ChatReply[] = [];
+    for (let i = 0; i < plan.n; i++) {
+      let opened = false;
+      const open = () => {
+        // the role arrives in the first delta of each choice, as OpenAI sends it
+        if (!opened) sse.send(delta(i, { role: 'assistant', content: '' }));
+        opened = true;
+      };
+      let toolIndex = 0;
+      const r = await runChoice(ctx, req, plan, i, {
+        onReasoning: (t) => (open(), sse.send(delta(i, { reasoning_content: t }))),
+        onText: (t) => (open(), sse.send(delta(i, { content: t }))),
+        onToolCall: (c) => (open(), sse.send(delta(i, { tool_calls: [{ index: toolIndex++, ...toOpenAIToolCall(c) }] }))),
+      });
+      if (signal.aborted) throw signal.reason;
+      open();
+      sse.send(delta(i, {}, finishReason(r.finishReason)));
+      replies.push(r);
+    }
+    if (includeUsage) sse.send(chunk([], usageOf(replies)));
+    sse.done();
+  } catch (err) {
+    if (err instanceof ClientGoneError || signal.reason instanceof ClientGoneError) return sse.end();
+    sse.fail(toApiError(err));
+  } finally {
+    release?.();
+  }
+}

@@ -1,0 +1,104 @@
+/** POST /v1/completions: a raw prompt (no chat template) continued by the model. */
+import type { FastifyInstance } from 'fastify';
+
+import { ClientGoneError, checkModel, type ServerContext } from '../context';
+import { badRequest, toApiError, unsupported } from '../errors';
+import { generateText, type GeneratedText } from '../generate-text';
+import { choiceSeed, newId, nowSeconds, samplingOf } from '../openai-mapping';
+import { completionRequest, parseBody } from '../request-schemas';
+import { SseWriter } from '../sse';
+
+/** OpenAI's default max_tokens for this endpoint. */
+const DEFAULT_MAX_TOKENS = 16;
+
+export function registerCompletions(app: FastifyInstance, ctx: ServerContext): void {
+  app.post('/v1/completions', async (req, reply) => {
+    const body = parseBody(completionRequest, req.body);
+    checkModel(ctx, body.model);
+    if (body.logprobs != null) throw unsupported('logprobs', 'logprobs');
+    if (body.best_of != null && body.best_of > 1) throw unsupported('best_of', 'best_of > 1');
+    if (body.suffix) throw unsupported('suffix', 'suffix');
+
+    const tok = ctx.model.tokenizer;
+    const prompt = body.prompt;
+    const promptIds = typeof prompt === 'string' ? tok.encode(prompt) : typeof prompt[0] === 'string' ? tok.encode(prompt[0]) : (prompt as number[]);
+    if (promptIds.length === 0) throw badRequest('prompt: must not be empty', 'prompt');
+    if (promptIds.some((t) => t >= tok.vocabSize)) throw badRequest(`prompt: token ids must be below ${tok.vocabSize}`, 'prompt');
+    const echo = body.echo ? (typeof prompt === 'string' ? prompt : typeof prompt[0] === 'string' ? prompt[0] : tok.decode(promptIds)) : '';
+    const n = body.n ?? 1;
+    const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
+    const signal = req.generationSignal;
+    const id = newId('cmpl');
+    const created = nowSeconds();
+    const run = (index: number, onText?: (t: string) => void) => {
+      const seed = choiceSeed(body.seed ?? undefined, index);
+      return generateText(ctx.model, {
+        promptIds,
+        maxTokens: body.max_tokens ?? ctx.defaultMaxTokens ?? DEFAULT_MAX_TOKENS,
+        sampling: { ...samplingOf(body), ...(seed !== undefined ? { seed } : {}) },
+        stop,
+        signal,
+        onText,
+        logitsProcessor: ctx.testHooks?.logitsProcessor?.({ route: 'completions', body: req.body as Record<string, unknown>, choice: index }),
+      }).then((g) => {
+        ctx.metrics.countGeneration(promptIds.length, g.completionTokens, g.decodeMs);
+        return g;
+      });
+    };
+    const usage = (gs: GeneratedText[]) => {
+      const completion = gs.reduce((s, g) => s + g.completionTokens, 0);
+      return { prompt_tokens: promptIds.length, completion_tokens: completion, total_tokens: promptIds.length + completion };
+    };
+    const choice = (index: number, text: string, finish: string | null) => ({ index, text, logprobs: null, finish_reason: finish });
+
+    if (!body.stream) {
+      const release = await ctx.scheduler.acquire(signal);
+      const gs: GeneratedText[] = [];
+      try {
+        for (let i = 0; i < n; i++) gs.push(await run(i));
+      } finally {
+        release();
+      }
+      if (signal.aborted) throw signal.reason;
+      return {
+        id,
+        object: 'text_completion',
+        created,
+        model: ctx.modelName,
+        choices: gs.map((g, i) => choice(i, echo + g.text, g.finishReason)),
+        usage: usage(gs),
+      };
+    }
+
+    reply.hijack();
+    const sse = new SseWriter(reply.raw);
+    const includeUsage = !!body.stream_options?.include_usage;
+    const chunk = (choices: unknown[], u?: unknown) => ({
+      id,
+      object: 'text_completion',
+      created,
+      model: ctx.modelName,
+      choices,
+      ...(includeUsage ? { usage: u ?? null } : {}),
+    });
+    let release: (() => void) | undefined;
+    try {
+      release = await ctx.scheduler.acquire(signal);
+      const gs: GeneratedText[] = [];
+      for (let i = 0; i < n; i++) {
+        if (echo) sse.send(chunk([choice(i, echo, null)]));
+        const g = await run(i, (t) => sse.send(chunk([choice(i, t, null)])));
+        if (signal.aborted) throw signal.reason;
+        sse.send(chunk([choice(i, '', g.finishReason)]));
+        gs.push(g);
+      }
+      if (includeUsage) sse.send(chunk([], usage(gs)));
+      sse.done();
+    } catch (err) {
+      if (err instanceof ClientGoneError || signal.reason instanceof ClientGoneError) return sse.end();
+      sse.fail(toApiError(err));
+    } finally {
+      release?.();
+    }
+  });
+}

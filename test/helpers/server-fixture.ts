@@ -1,0 +1,92 @@
+/**
+ * A tiny random-weight chat model served by createServer on 127.0.0.1, with a
+ * swappable test hook so each test can script the model's output per request.
+ */
+import OpenAI from 'openai';
+
+import { createServer, loadModel, type CreateServerOptions, type Model, type NemotronServer } from '../../lib';
+import type { ServerTestHooks } from '../../lib/server/context';
+import type { LogitsContext } from '../../lib/chat/turn';
+import { makeChatModelDir, type ChatModelDir } from './chat-model';
+
+export type ScriptFactory = NonNullable<ServerTestHooks['logitsProcessor']>;
+
+export interface ServerFixture {
+  md: ChatModelDir;
+  model: Model;
+  server: NemotronServer;
+  client: OpenAI;
+  /** Set per test: gives each generated choice its logits processor (undefined = free sampling). */
+  script: { current?: ScriptFactory };
+  start(options?: CreateServerOptions): Promise<NemotronServer>;
+  close(): Promise<void>;
+}
+
+export async function startServerFixture(): Promise<ServerFixture> {
+  const md = makeChatModelDir();
+  const model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
+  const script: { current?: ScriptFactory } = {};
+  const extra: NemotronServer[] = [];
+  const start = async (options: CreateServerOptions = {}) => {
+    const s = await createServer(model, { modelName: 'tiny', ...options, testHooks: { logitsProcessor: (info) => script.current?.(info) } });
+    extra.push(s);
+    return s;
+  };
+  const server = await start();
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  return {
+    md,
+    model,
+    server,
+    client,
+    script,
+    start,
+    close: async () => {
+      await Promise.all(extra.map((s) => s.close()));
+      model.dispose();
+      md.cleanup();
+    },
+  };
+}
+
+/** Forces the given ids step by step; free sampling afterwards. */
+export function forceIds(ids: number[]) {
+  return (logits: Float32Array, ctx: LogitsContext) => {
+    const id = ids[ctx.step];
+    if (id === undefined) return;
+    logits.fill(-Infinity);
+    logits[id] = 0;
+  };
+}
+
+/** Bans the ids at every step (e.g. end of turn, for long outputs). */
+export function banIds(ids: number[]) {
+  return (logits: Float32Array) => ids.forEach((i) => (logits[i] = -Infinity));
+}
+
+/** Raw POST with JSON (for exact error shapes, bypassing the client's own checks). */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+export function parseMetrics(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return out;
+}
