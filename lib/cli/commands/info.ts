@@ -73,7 +73,7 @@ function printText(runtime: ReturnType<typeof runtimeReport>['runtime'], gpu: Re
   if ('error' in runtime) out.push(`  native binding: NOT LOADED (${runtime.error})`);
   else {
     const cpu = Object.entries(runtime.cpu).map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`).join(', ');
-    out.push(`  binding:   ${runtime.binding ?? '?'}`, `  cpu:       ${cpu}`);
+    out.push(`  binding:   ${runtime.binding ?? '?'} (${runtime.source})`, `  cpu:       ${cpu}`);
     out.push(`  cuda:      compiled ${runtime.cuda.compiled ? 'yes' : 'no'}, available ${runtime.cuda.available ? 'yes' : 'no'}${runtime.cuda.reason ? ` (${runtime.cuda.reason})` : ''}`);
   }
   if (gpu.gpus.length === 0) out.push(`  gpus:      none${gpu.note ? ` (${gpu.note})` : ''}`);
