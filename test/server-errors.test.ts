@@ -41,8 +41,12 @@ describeServer('server errors and limits', () => {
     expect(r.status).toBe(400);
     expect(r.json.error.param).toBe('model');
 
-    r = await postJson(chatUrl(), { ...ok, logprobs: true });
-    expect(r.json).toEqual(errorShape('invalid_request_error', 'logprobs', 'unsupported_parameter'));
+    r = await postJson(chatUrl(), { ...ok, logprobs: true, top_logprobs: 21 });
+    expect(r.status).toBe(400);
+    expect(r.json.error.param).toBe('top_logprobs');
+
+    r = await postJson(chatUrl(), { ...ok, response_format: { type: 'json_object' } });
+    expect(r.json).toEqual(errorShape('invalid_request_error', 'response_format', 'unsupported_parameter'));
 
     r = await postJson(chatUrl(), '{"model": "tiny", ');
     expect(r.status).toBe(400);

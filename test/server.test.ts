@@ -188,6 +188,42 @@ describeServer('OpenAI-compatible server', () => {
     expect(a.choices[0].message.content).not.toBe(a.choices[1].message.content); // choices use different seeds
   });
 
+  test('logprobs with top_logprobs, non-streamed and streamed', async () => {
+    const answer = enc('It is 4.');
+    f.script.current = () => forceIds([...answer, eot()]);
+    const r = await f.client.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'system', content: '/no_think' }, ...user('2+2?')],
+      logprobs: true,
+      top_logprobs: 3,
+    });
+    const content = r.choices[0].logprobs!.content!;
+    expect(content.map((c) => c.token).join('')).toBe('It is 4.');
+    expect(content).toHaveLength(answer.length);
+    for (const c of content) {
+      expect(c.logprob).toBeLessThanOrEqual(0);
+      expect(c.top_logprobs).toHaveLength(3);
+      const lps = c.top_logprobs.map((t) => t.logprob);
+      expect([...lps].sort((a, b) => b - a)).toEqual(lps);
+      // the forced token is the model's choice only through the hook: its logprob is the model's own
+      expect(c.logprob).toBeLessThanOrEqual(lps[0]);
+    }
+    const stream = await f.client.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'system', content: '/no_think' }, ...user('2+2?')],
+      logprobs: true,
+      top_logprobs: 2,
+      stream: true,
+    });
+    const streamed: { token: string; logprob: number }[] = [];
+    for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    expect(streamed.map((c) => c.token).join('')).toBe('It is 4.');
+    expect(streamed.map((c) => c.logprob)).toEqual(content.map((c) => c.logprob));
+    await expect(
+      f.client.chat.completions.create({ model: 'tiny', messages: user('x'), top_logprobs: 2 }),
+    ).rejects.toMatchObject({ status: 400 });
+  });
+
   test('N=4 concurrent streams complete with the same text as solo runs', async () => {
     f.script.current = () => banIds([eot()]);
     const req = (seed: number) => ({

@@ -15,6 +15,7 @@ import type { Sequence } from '../sequence';
 import { Sampler, samplingOptionsSchema, type SamplingOptions } from './sampling';
 import { ChatTemplate, type ChatMessage } from './template';
 import { thinkingBudgetSchema, type ThinkingBudget } from './thinking';
+import type { TokenLogprob } from './logprobs';
 import type { InvalidToolCall } from './tool-calls';
 import { ToolRegistry, type ToolCall, type ToolSet } from './tools';
 import { runTurn, type FinishReason, type TurnCallbacks } from './turn';
@@ -65,6 +66,11 @@ export const sendOptionsSchema = samplingOptionsSchema
     onText: fnOption().optional(),
     onToken: fnOption().optional(),
     onToolCall: fnOption().optional(),
+    onLogprobs: fnOption().optional(),
+    /** Report the log-probability of each answer token in reply.logprobs (and onLogprobs). */
+    logprobs: z.boolean().optional(),
+    /** With logprobs: this many most likely alternatives per token (0-20). */
+    topLogprobs: z.number().int().min(0).max(20).optional(),
     logitsProcessor: fnOption().optional(),
   })
   .strict();
@@ -87,6 +93,8 @@ export interface ChatReply {
   toolCalls: ToolCall[];
   /** Tool-call blocks the model wrote that could not be parsed. */
   invalidToolCalls: InvalidToolCall[];
+  /** With `logprobs: true`: one entry per answer token (the reasoning channel is not included). */
+  logprobs?: TokenLogprob[];
   finishReason: FinishReason;
   usage: ChatUsage;
   timings: { prefillMs: number; decodeMs: number; tokensPerSecond: number };
@@ -310,6 +318,7 @@ export class ChatSession {
       ...this.options.sampling,
       ...pickSampling(opts),
     };
+    const logprobs: TokenLogprob[] | undefined = opts.logprobs ? [] : undefined;
     const r = await runTurn({
       seq: this.seq!,
       tokenizer: tok,
@@ -326,6 +335,12 @@ export class ChatSession {
       onToken: opts.onToken,
       onToolCall: opts.onToolCall,
       logitsProcessor: opts.logitsProcessor,
+      logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
+      onLogprobs: (entry, channel) => {
+        if (channel !== 'text') return;
+        logprobs!.push(entry);
+        opts.onLogprobs?.(entry, channel);
+      },
     });
     this.tokens.push(...r.fed); // keep the token list in step with the sequence
     this.messages.push(assistantMessage(r.text, r.reasoning, r.toolCalls));
@@ -334,6 +349,7 @@ export class ChatSession {
     const { fed: _fed, reasoningTokens: _r, completionTokens: _c, decodeMs: _d, ...visible } = r;
     return {
       ...visible,
+      ...(logprobs ? { logprobs } : {}),
       usage: { promptTokens, cachedTokens: cached, reasoningTokens: r.reasoningTokens, completionTokens: r.completionTokens },
       timings: {
         prefillMs,

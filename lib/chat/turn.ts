@@ -7,6 +7,7 @@
  */
 import type { Sequence } from '../sequence';
 import { IncrementalDetokenizer } from './detokenizer';
+import { tokenLogprob, type TokenLogprob } from './logprobs';
 import type { Sampler } from './sampling';
 import { StreamSplitter } from './stream-splitter';
 import { ThinkingController, type ThinkingBudget } from './thinking';
@@ -28,6 +29,8 @@ export interface TurnCallbacks {
   onText?: (text: string) => void;
   onToken?: (id: number, channel: Channel) => void;
   onToolCall?: (call: ToolCall) => void;
+  /** With `logprobs`: the log-probability (and top alternatives) of each sampled token, before its text is emitted. */
+  onLogprobs?: (entry: TokenLogprob, channel: Channel) => void;
   /** Advanced: edit the logits in place before each sampling step (constrained decoding, tests). */
   logitsProcessor?: (logits: Float32Array, ctx: LogitsContext) => void;
 }
@@ -45,6 +48,8 @@ export interface TurnInput extends TurnCallbacks {
   stop: readonly string[];
   signal?: AbortSignal;
   tools?: ToolRegistry;
+  /** Report log-probabilities with this many top alternatives (undefined: none). */
+  logprobs?: number;
 }
 
 export interface TurnResult {
@@ -145,6 +150,10 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     }
   };
 
+  const describe = (t: number) => {
+    const bytes = tok.tokenBytes(t);
+    return { token: new TextDecoder().decode(bytes), bytes: [...bytes] };
+  };
   let logits = input.logits;
   let completion = 0;
   let reasoningTokens = 0; // sampled while the thought was open (forced closing tokens excluded)
@@ -162,6 +171,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       finish = 'length';
       break;
     }
+    const modelLogits = logits; // before the processor: logprobs describe the model's distribution
     if (input.logitsProcessor) {
       logits = Float32Array.from(logits);
       input.logitsProcessor(logits, { step: completion, channel });
@@ -174,6 +184,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     history.push(id);
     completion++;
     const tokenChannel = channel;
+    if (input.logprobs !== undefined && input.onLogprobs)
+      input.onLogprobs(tokenLogprob(modelLogits, id, input.logprobs, describe), tokenChannel);
     const piece = detok.push(id);
     input.onToken?.(id, tokenChannel);
     route(piece);

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type { ChatReply, ChatSessionOptions, SendOptions } from '../chat/session';
+import type { TokenLogprob } from '../chat/logprobs';
 import type { SamplingOptions } from '../chat/sampling';
 import type { ChatMessage } from '../chat/template';
 import type { ToolCall, ToolSet } from '../chat/tools';
@@ -23,7 +24,8 @@ export interface ChatPlan {
 }
 
 export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number): ChatPlan {
-  if (req.logprobs) throw unsupported('logprobs', 'logprobs');
+  if (req.top_logprobs != null && !req.logprobs) throw badRequest('top_logprobs: requires logprobs: true', 'top_logprobs');
+  if (req.top_logprobs != null && req.top_logprobs > 20) throw badRequest('top_logprobs: at most 20', 'top_logprobs');
   if (req.response_format && req.response_format.type !== 'text')
     throw unsupported('response_format', `response_format "${req.response_format.type}"`);
   if (req.tool_choice === 'required') throw unsupported('tool_choice', 'tool_choice "required"');
@@ -54,6 +56,7 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
       ...samplingOf(req),
       ...(maxTokens !== undefined ? { maxTokens } : {}),
       ...(req.stop != null ? { stop: req.stop } : {}),
+      ...(req.logprobs ? { logprobs: true, topLogprobs: req.top_logprobs ?? 0 } : {}),
     },
     n: req.n ?? 1,
     seed: req.seed ?? undefined,
@@ -169,5 +172,17 @@ export function usageOf(replies: ChatReply[]): Usage {
     completion_tokens: completion,
     total_tokens: prompt + completion,
     completion_tokens_details: { reasoning_tokens: reasoning },
+  };
+}
+
+/** OpenAI's `logprobs.content` entries for answer tokens. */
+export function openAILogprobs(entries: readonly TokenLogprob[]): { content: unknown[] } {
+  return {
+    content: entries.map((e) => ({
+      token: e.token,
+      logprob: e.logprob,
+      bytes: e.bytes,
+      top_logprobs: e.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })),
+    })),
   };
 }

@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+import type { TokenLogprob } from '../../chat/logprobs';
 import type { ChatReply, SendOptions } from '../../chat/session';
 import { ClientGoneError, checkModel, type ServerContext } from '../context';
 import { toApiError } from '../errors';
@@ -16,6 +17,7 @@ import {
   finishReason,
   newId,
   nowSeconds,
+  openAILogprobs,
   planChat,
   toOpenAIToolCall,
   usageOf,
@@ -24,7 +26,7 @@ import {
 import { chatCompletionRequest, parseBody, type ChatCompletionRequest } from '../request-schemas';
 import { SseWriter } from '../sse';
 
-type Callbacks = Pick<SendOptions, 'onReasoning' | 'onText' | 'onToolCall'>;
+type Callbacks = Pick<SendOptions, 'onReasoning' | 'onText' | 'onToolCall' | 'onLogprobs'>;
 
 export function registerChatCompletions(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/chat/completions', async (req, reply) => {
@@ -53,7 +55,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: ServerContext
       choices: replies.map((r, index) => ({
         index,
         message: choiceMessage(r),
-        logprobs: null,
+        logprobs: r.logprobs ? openAILogprobs(r.logprobs) : null,
         finish_reason: finishReason(r.finishReason),
       })),
       usage: usageOf(replies),
@@ -100,8 +102,13 @@ async function streamChat(
     choices,
     ...(includeUsage ? { usage: usage ?? null } : {}),
   });
-  const delta = (index: number, d: Record<string, unknown>, finish: string | null = null) =>
-    chunk([{ index, delta: d, logprobs: null, finish_reason: finish }]);
+  // Logprob entries arrive just before the text of their token; they go out with the next delta.
+  let pendingLogprobs: TokenLogprob[] = [];
+  const delta = (index: number, d: Record<string, unknown>, finish: string | null = null) => {
+    const lp = pendingLogprobs.length > 0 && (d.content !== undefined || finish) ? openAILogprobs(pendingLogprobs) : null;
+    if (lp) pendingLogprobs = [];
+    return chunk([{ index, delta: d, logprobs: lp, finish_reason: finish }]);
+  };
 
   let release: (() => void) | undefined;
   try {
@@ -119,6 +126,7 @@ async function streamChat(
         onReasoning: (t) => (open(), sse.send(delta(i, { reasoning_content: t }))),
         onText: (t) => (open(), sse.send(delta(i, { content: t }))),
         onToolCall: (c) => (open(), sse.send(delta(i, { tool_calls: [{ index: toolIndex++, ...toOpenAIToolCall(c) }] }))),
+        onLogprobs: (e) => void pendingLogprobs.push(e),
       });
       if (signal.aborted) throw signal.reason;
       open();
