@@ -1,0 +1,49 @@
+// The CUDA kernels behind CudaBackend, as launch functions with the same names
+// as the CPU ops (native/backend/cpu/cpu_ops.h), so each kernel, its CPU twin,
+// its test (native/cuda_tests/) and its benchmark are found by name.
+// Every pointer is device memory unless named host_*. All launches go on
+// `stream`; none synchronises. Activations are fp32; weights bf16/f16/f32 as stored.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/backend.h"
+
+namespace nemotron {
+namespace cuda {
+
+// A sequence's slice of a batched op, flattened for the device: row range of
+// the packed activations, tokens already absorbed, and that layer's state.
+struct DevSpan {
+  int64_t row0, n, past;
+  float* conv;          // [K-1, conv_dim] (Mamba layers)
+  float* ssm;           // [heads, head_dim, state] (Mamba layers)
+  float* k;             // [capacity, kv_heads*head_dim] (attention layers)
+  float* v;
+  int64_t kv_capacity;
+};
+
+// ---- row-wise ops
+void embed(const Matrix& table, const int32_t* ids, int64_t n, float* out, cudaStream_t stream);
+void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, float eps, float* out, cudaStream_t stream);
+void gated_rms_norm(const GatedNormArgs& a, int64_t rows, cudaStream_t stream);
+void relu_squared(float* x, int64_t n, cudaStream_t stream);
+void add(float* h, const float* y, int64_t n, cudaStream_t stream);
+
+// out[r, j] = sum_k x[r, k] * W[j, k] + bias[j]. bf16 W uses tensor cores (x is
+// rounded to bf16 on load, fp32 accumulation); few rows use a bandwidth-bound GEMV.
+void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const float* bias, float* out, int64_t ldo,
+            cudaStream_t stream);
+
+// ---- ops with per-sequence state; `spans` points to `nspans` DevSpans in device memory
+void conv1d_silu(const ConvArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);
+void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);
+void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
+               cudaStream_t stream);
+
+// Throws nemotron::Error(Internal) naming `what` when a CUDA call failed.
+void check(cudaError_t err, const char* what);
+
+}  // namespace cuda
+}  // namespace nemotron
