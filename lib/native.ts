@@ -42,7 +42,17 @@ export interface NativeModel {
 
 export interface NativeRuntimeInfo {
   cpu: { avx2: boolean; fma: boolean; f16c: boolean };
-  cuda: { compiled: boolean; available: boolean; reason: string };
+  cuda: {
+    compiled: boolean;
+    available: boolean;
+    /** Why CUDA cannot be used ('' when it can). */
+    reason: string;
+    /** GPU architectures compiled in, e.g. "80-real;86-real;89-real;90a-real;90-virtual". */
+    archs: string;
+    driverVersion: number;
+    runtimeVersion: number;
+    devices: { index: number; name: string; computeCapability: string; totalBytes: number; freeBytes: number; multiprocessors: number }[];
+  };
 }
 
 export interface NativeBinding {

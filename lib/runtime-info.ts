@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { native, nativeBindingPath, packageRoot } from './native';
+import { native, nativeBindingPath, packageRoot, type NativeRuntimeInfo } from './native';
 
 export interface RuntimeInfo {
   /** The .node file that was loaded (a prebuild or the local build). */
@@ -9,8 +9,9 @@ export interface RuntimeInfo {
    * 'local-build' = compiled on this machine (build/Release: a source install or `npm run build:native`).
    */
   source: 'prebuild' | 'local-build';
-  cpu: { avx2: boolean; fma: boolean; f16c: boolean };
-  cuda: { compiled: boolean; available: boolean; reason: string };
+  cpu: NativeRuntimeInfo['cpu'];
+  /** CUDA in this binary and on this machine: compiled archs, driver/runtime versions, devices, or why not usable. */
+  cuda: NativeRuntimeInfo['cuda'];
 }
 
 /** node-gyp-build loads shipped binaries from <package root>/prebuilds/; anything else was built here. */

@@ -4,6 +4,7 @@
 #include "addon/addon_data.h"
 #include "addon/model_wrap.h"
 #include "addon/sequence_wrap.h"
+#include "backend/device_probe.h"
 #include "common/cpu_features.h"
 
 namespace nemotron_addon {
@@ -18,10 +19,27 @@ Napi::Value runtime_info(const Napi::CallbackInfo& info) {
   cpu.Set("fma", f.fma);
   cpu.Set("f16c", f.f16c);
   o.Set("cpu", cpu);
+  const nemotron::CudaStatus& cs = nemotron::cuda_status();
   Napi::Object cuda = Napi::Object::New(env);
-  cuda.Set("compiled", false);
-  cuda.Set("available", false);
-  cuda.Set("reason", "this binary was built without the CUDA backend");
+  cuda.Set("compiled", cs.compiled);
+  cuda.Set("available", cs.available);
+  cuda.Set("reason", cs.reason);
+  cuda.Set("archs", cs.archs);
+  cuda.Set("driverVersion", cs.driver_version);
+  cuda.Set("runtimeVersion", cs.runtime_version);
+  Napi::Array devices = Napi::Array::New(env, cs.devices.size());
+  for (size_t i = 0; i < cs.devices.size(); ++i) {
+    const nemotron::CudaDeviceInfo& d = cs.devices[i];
+    Napi::Object dev = Napi::Object::New(env);
+    dev.Set("index", d.index);
+    dev.Set("name", d.name);
+    dev.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    dev.Set("totalBytes", static_cast<double>(d.total_bytes));
+    dev.Set("freeBytes", static_cast<double>(d.free_bytes));
+    dev.Set("multiprocessors", d.multiprocessors);
+    devices.Set(static_cast<uint32_t>(i), dev);
+  }
+  cuda.Set("devices", devices);
   o.Set("cuda", cuda);
   return o;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/device_probe.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
 
@@ -38,15 +40,23 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
   e->weights_ = bind_weights(e->config_, *e->files_);
   e->weight_bytes_ = e->files_->total_bytes();
 
-  if (opts.device == "cuda")
-    fail(ErrorCode::DeviceUnavailable,
-         "device 'cuda' was requested but this build has no CUDA backend; use device 'cpu' or 'auto'");
-  if (opts.device != "auto" && opts.device != "cpu")
+  if (opts.device != "auto" && opts.device != "cpu" && opts.device != "cuda")
     fail(ErrorCode::InvalidArgument, "unknown device '" + opts.device + "' (expected 'auto', 'cpu' or 'cuda')");
-  e->device_ = "cpu";
+  const CudaStatus& cuda = cuda_status();
+  if (opts.device == "cuda" && !cuda.available)
+    fail(ErrorCode::DeviceUnavailable, "device 'cuda' was requested but CUDA cannot be used: " + cuda.reason +
+                                           ". Use device 'cpu' (or 'auto', which falls back to the CPU).");
+  const bool use_cuda = opts.device == "cuda" || (opts.device == "auto" && cuda.available);
+  e->device_ = use_cuda ? "cuda" : "cpu";
   e->threads_ = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
   e->max_batch_tokens_ = std::max<int64_t>(1, opts.max_batch_tokens);
-  e->backend_ = std::make_unique<CpuBackend>(e->threads_);
+  if (use_cuda) {
+#ifdef NEMOTRON_WITH_CUDA
+    e->backend_ = make_cuda_backend(0);
+#endif
+  } else {
+    e->backend_ = std::make_unique<CpuBackend>(e->threads_);
+  }
 
   prefault(*e->files_, progress);
   e->model_ = std::make_unique<NemotronH>(e->config_, e->weights_, *e->backend_);

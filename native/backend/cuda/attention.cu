@@ -1,0 +1,612 @@
+// Causal GQA attention over a KV cache (spec §2.4): the CUDA twin of
+// native/backend/cpu/attention.cpp.
+//
+// 1. append_kv_kernel copies every span's new k/v rows to cache rows past..past+n-1.
+// 2. attn_kernel, FlashAttention-2 style, in fp32 (activations are fp32 and the
+//    scores are computed exactly as the CPU does; tf32 tensor cores would cost
+//    ~1e-3 relative error). One block per (span, kv head, row tile, key split):
+//    the rows of a block are (token i, group member g) pairs r = i*G + g of the
+//    G = q_heads/kv_heads query heads sharing that kv head, so each K/V tile
+//    staged in shared memory serves the whole GQA group (5x fewer K/V bytes for
+//    the 9B than a block per query head). Each row has its own causal limit
+//    past+i+1; softmax is online (running max/sum, rescaled accumulators).
+// 3. When a call has too few (span, kv head, row tile) blocks to fill the GPU
+//    (decode: one row tile per kv head), the key range is split into chunks
+//    (flash-decoding): each split writes an unnormalised partial (acc, max, sum)
+//    to a workspace and combine_kernel merges them.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/cuda/attention_bench.h"
+#include "backend/cuda/cuda_ops.h"
+#include "common/error.h"
+
+namespace nemotron {
+namespace cuda {
+
+namespace {
+
+// Local so this file links whichever file ends up defining cuda::check.
+void ck(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    fail(ErrorCode::Internal, std::string("CUDA attention: ") + what + ": " + cudaGetErrorString(err));
+}
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kThreads = 256;  // a 16 x 16 grid of threads over (rows, columns)
+constexpr int kMaxSplits = 256;
+
+// ---------------------------------------------------------------- append
+
+// grid (max_n, nspans): one block copies one new token's k and v rows.
+__global__ void append_kv_kernel(const float* __restrict__ k, const float* __restrict__ v,
+                                 const DevSpan* __restrict__ spans, int64_t kvw, bool vec_src) {
+  const DevSpan sp = spans[blockIdx.y];
+  const int64_t i = blockIdx.x;
+  if (i >= sp.n) return;
+  const float* ks = k + (sp.row0 + i) * kvw;
+  const float* vs = v + (sp.row0 + i) * kvw;
+  float* kd = sp.k + (sp.past + i) * kvw;
+  float* vd = sp.v + (sp.past + i) * kvw;
+  // The cache pointers are only known here; kvw % 4 == 0 is part of vec_src.
+  const bool vec = vec_src && ((reinterpret_cast<uintptr_t>(sp.k) | reinterpret_cast<uintptr_t>(sp.v)) & 15) == 0;
+  if (vec) {
+    for (int64_t c = threadIdx.x; c < kvw / 4; c += blockDim.x) {
+      reinterpret_cast<float4*>(kd)[c] = reinterpret_cast<const float4*>(ks)[c];
+      reinterpret_cast<float4*>(vd)[c] = reinterpret_cast<const float4*>(vs)[c];
+    }
+  } else {
+    for (int64_t c = threadIdx.x; c < kvw; c += blockDim.x) {
+      kd[c] = ks[c];
+      vd[c] = vs[c];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- attention
+
+// HDP: head_dim padded up to a multiple of 16 (the real head_dim is a runtime
+// value <= HDP; the padding is zero in Q, K and V so it changes no dot product).
+// BM rows (query (token, head) pairs) x BN keys per tile.
+template <int HDP, int BM, int BN>
+struct Tile {
+  static constexpr int RM = BM / 16;   // rows per thread
+  static constexpr int CN = BN / 16;   // score columns per thread (key tx + 16*j)
+  static constexpr int CD = HDP / 16;  // output columns per thread (dim tx + 16*c)
+  // Q and K rows padded by 4 floats: the 8 lanes of a 16-byte-load phase then
+  // read 8 different K rows from 8 disjoint bank quads.
+  static constexpr int QS = HDP + 4;
+  static constexpr int PS = BN + 4;
+  static constexpr int KP = (BN * QS > BM * PS) ? BN * QS : BM * PS;  // K tile, reused for P
+  static constexpr int SMEM_FLOATS = BM * QS + KP + BN * HDP;
+  static constexpr size_t SMEM_BYTES = sizeof(float) * SMEM_FLOATS;
+  static_assert(BM % 16 == 0 && BN % 16 == 0 && HDP % 16 == 0, "tile shape");
+};
+
+struct AttnParams {
+  const float* q;
+  float* out;
+  const DevSpan* spans;
+  int nspans;
+  int kv_heads, group, head_dim;
+  int64_t qw, kvw;     // row widths of q/out and of k/v
+  float scale_log2;    // scale * log2(e): softmax in base 2
+  int64_t chunk;       // keys per split (multiple of BN); huge when not split
+  int max_n;           // workspace row stride (tokens per span)
+  int q_heads;
+  float* ws_acc;       // split mode: [split][span][token][q head][head_dim], else null
+  float* ws_ml;        // split mode: [split][span][token][q head][2] = (max, sum)
+  bool vec;            // head_dim % 4 == 0 and q is 16-byte aligned
+};
+
+// grid: x = row tile (reversed: longest-key tiles start first), y = span*kv_heads + kv head, z = key split.
+template <int HDP, int BM, int BN>
+__global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
+  using T = Tile<HDP, BM, BN>;
+  extern __shared__ __align__(16) float smem[];
+  float* Qs = smem;                // [BM][QS]
+  float* Ks = Qs + BM * T::QS;     // [BN][QS]; after the scores, P [BM][PS]
+  float* Vs = Ks + T::KP;          // [BN][HDP]
+  float* Ps = Ks;
+
+  const int s = blockIdx.y / p.kv_heads, kvh = blockIdx.y % p.kv_heads;
+  const DevSpan sp = p.spans[s];
+  const int64_t rows = sp.n * p.group;
+  const int64_t tile = static_cast<int64_t>(gridDim.x) - 1 - blockIdx.x;
+  const int64_t r0 = tile * BM;
+  if (r0 >= rows) return;
+  const int hd = p.head_dim, G = p.group;
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+
+  // Key range of this block: its split's chunk, cut at the last row's causal limit.
+  const int64_t r_last = min(r0 + BM, rows) - 1;
+  const int64_t kb = static_cast<int64_t>(blockIdx.z) * p.chunk;
+  const int64_t split_end = kb + p.chunk;
+  const int64_t ke = min(split_end, sp.past + r_last / G + 1);
+
+  // Per thread-row: exclusive causal key limit (clamped to the split), or -1 if the row is padding.
+  int64_t lim[T::RM];
+#pragma unroll
+  for (int i = 0; i < T::RM; ++i) {
+    const int64_t r = r0 + ty * T::RM + i;
+    lim[i] = r < rows ? min(split_end, sp.past + r / G + 1) : -1;
+  }
+
+  // Stage Q rows (zero beyond head_dim and for padding rows).
+  const int kvw_off = kvh * hd;
+  if (p.vec) {
+    for (int idx = tid; idx < BM * (HDP / 4); idx += kThreads) {
+      const int r = idx / (HDP / 4), d = (idx % (HDP / 4)) * 4;
+      float4 val = make_float4(0.f, 0.f, 0.f, 0.f);
+      const int64_t rr = r0 + r;
+      if (rr < rows && d < hd) {
+        const int64_t i = rr / G, g = rr % G;
+        val = *reinterpret_cast<const float4*>(p.q + (sp.row0 + i) * p.qw + (kvh * G + g) * hd + d);
+      }
+      *reinterpret_cast<float4*>(Qs + r * T::QS + d) = val;
+    }
+  } else {
+    for (int idx = tid; idx < BM * HDP; idx += kThreads) {
+      const int r = idx / HDP, d = idx % HDP;
+      float val = 0.f;
+      const int64_t rr = r0 + r;
+      if (rr < rows && d < hd) {
+        const int64_t i = rr / G, g = rr % G;
+        val = p.q[(sp.row0 + i) * p.qw + (kvh * G + g) * hd + d];
+      }
+      Qs[r * T::QS + d] = val;
+    }
+  }
+  // The cache pointers are per span: check their alignment here (uniform per block).
+  const bool vec_kv = p.vec && ((reinterpret_cast<uintptr_t>(sp.k) | reinterpret_cast<uintptr_t>(sp.v)) & 15) == 0;
+
+  float m[T::RM], l[T::RM], acc[T::RM][T::CD];
+#pragma unroll
+  for (int i = 0; i < T::RM; ++i) {
+    m[i] = -INFINITY;
+    l[i] = 0.f;
+#pragma unroll
+    for (int c = 0; c < T::CD; ++c) acc[i][c] = 0.f;
+  }
+
+  for (int64_t t0 = kb; t0 < ke; t0 += BN) {
+    __syncthreads();  // previous tile's P and V reads are done (and Q is staged)
+    // Stage K and V rows t0..t0+BN-1 of this kv head; zero past `ke` and past head_dim.
+    if (vec_kv) {
+#pragma unroll 4
+      for (int idx = tid; idx < BN * (HDP / 4); idx += kThreads) {
+        const int j = idx / (HDP / 4), d = (idx % (HDP / 4)) * 4;
+        float4 kk = make_float4(0.f, 0.f, 0.f, 0.f), vv = kk;
+        const int64_t key = t0 + j;
+        if (key < ke && d < hd) {
+          kk = __ldg(reinterpret_cast<const float4*>(sp.k + key * p.kvw + kvw_off + d));
+          vv = __ldg(reinterpret_cast<const float4*>(sp.v + key * p.kvw + kvw_off + d));
+        }
+        *reinterpret_cast<float4*>(Ks + j * T::QS + d) = kk;
+        *reinterpret_cast<float4*>(Vs + j * HDP + d) = vv;
+      }
+    } else {
+      for (int idx = tid; idx < BN * HDP; idx += kThreads) {
+        const int j = idx / HDP, d = idx % HDP;
+        float kk = 0.f, vv = 0.f;
+        const int64_t key = t0 + j;
+        if (key < ke && d < hd) {
+          kk = sp.k[key * p.kvw + kvw_off + d];
+          vv = sp.v[key * p.kvw + kvw_off + d];
+        }
+        Ks[j * T::QS + d] = kk;
+        Vs[j * HDP + d] = vv;
+      }
+    }
+    __syncthreads();
+
+    // Scores S[row][key] = q . k for this thread's RM rows x CN keys.
+    float sc[T::RM][T::CN];
+#pragma unroll
+    for (int i = 0; i < T::RM; ++i)
+#pragma unroll
+      for (int j = 0; j < T::CN; ++j) sc[i][j] = 0.f;
+#pragma unroll 4
+    for (int d = 0; d < HDP; d += 4) {
+      float4 qv[T::RM], kv[T::CN];
+#pragma unroll
+      for (int i = 0; i < T::RM; ++i) qv[i] = *reinterpret_cast<const float4*>(Qs + (ty * T::RM + i) * T::QS + d);
+#pragma unroll
+      for (int j = 0; j < T::CN; ++j) kv[j] = *reinterpret_cast<const float4*>(Ks + (tx + 16 * j) * T::QS + d);
+#pragma unroll
+      for (int i = 0; i < T::RM; ++i)
+#pragma unroll
+        for (int j = 0; j < T::CN; ++j) {
+          float a = sc[i][j];
+          a = fmaf(qv[i].x, kv[j].x, a);
+          a = fmaf(qv[i].y, kv[j].y, a);
+          a = fmaf(qv[i].z, kv[j].z, a);
+          a = fmaf(qv[i].w, kv[j].w, a);
+          sc[i][j] = a;
+        }
+    }
+    __syncthreads();  // all K reads done: P overwrites the K tile
+
+    // Online softmax per row; the 16 lanes tx = 0..15 of a half warp share the row.
+#pragma unroll
+    for (int i = 0; i < T::RM; ++i) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < T::CN; ++j) {
+        const int64_t key = t0 + tx + 16 * j;
+        sc[i][j] = key < lim[i] ? sc[i][j] * p.scale_log2 : -INFINITY;
+        mx = fmaxf(mx, sc[i][j]);
+      }
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o, 16));
+      const float m_new = fmaxf(m[i], mx);
+      // A row with no visible key yet keeps m = -inf; exponentiate against 0 then
+      // (every p is exp2(-inf) = 0) instead of producing NaN from -inf - -inf.
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = exp2f(m[i] - m_use);
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < T::CN; ++j) {
+        const float pj = exp2f(sc[i][j] - m_use);
+        sum += pj;
+        Ps[(ty * T::RM + i) * T::PS + tx + 16 * j] = pj;
+      }
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o, 16);
+      l[i] = l[i] * alpha + sum;
+      m[i] = m_new;
+#pragma unroll
+      for (int c = 0; c < T::CD; ++c) acc[i][c] *= alpha;
+    }
+    __syncthreads();
+
+    // acc[row][dim] += P[row][key] * V[key][dim]
+#pragma unroll 2
+    for (int k = 0; k < BN; k += 4) {
+      float4 pv[T::RM];
+#pragma unroll
+      for (int i = 0; i < T::RM; ++i) pv[i] = *reinterpret_cast<const float4*>(Ps + (ty * T::RM + i) * T::PS + k);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        float vr[T::CD];
+#pragma unroll
+        for (int c = 0; c < T::CD; ++c) vr[c] = Vs[(k + kk) * HDP + tx + 16 * c];
+#pragma unroll
+        for (int i = 0; i < T::RM; ++i) {
+          const float pk = kk == 0 ? pv[i].x : kk == 1 ? pv[i].y : kk == 2 ? pv[i].z : pv[i].w;
+#pragma unroll
+          for (int c = 0; c < T::CD; ++c) acc[i][c] = fmaf(pk, vr[c], acc[i][c]);
+        }
+      }
+    }
+  }
+
+  // Write: normalised output, or the split's unnormalised partial.
+#pragma unroll
+  for (int i = 0; i < T::RM; ++i) {
+    if (lim[i] < 0) continue;
+    const int64_t r = r0 + ty * T::RM + i;
+    const int64_t tok = r / G;
+    const int h = kvh * G + static_cast<int>(r % G);
+    if (p.ws_acc == nullptr) {
+      // Unsplit: key 0 is in range for every real row, so l >= 1.
+      const float inv = 1.f / l[i];
+      float* o = p.out + (sp.row0 + tok) * p.qw + static_cast<int64_t>(h) * hd;
+#pragma unroll
+      for (int c = 0; c < T::CD; ++c) {
+        const int d = tx + 16 * c;
+        if (d < hd) o[d] = acc[i][c] * inv;
+      }
+    } else {
+      const int64_t pi = ((static_cast<int64_t>(blockIdx.z) * p.nspans + s) * p.max_n + tok) * p.q_heads + h;
+      float* o = p.ws_acc + pi * hd;
+#pragma unroll
+      for (int c = 0; c < T::CD; ++c) {
+        const int d = tx + 16 * c;
+        if (d < hd) o[d] = acc[i][c];
+      }
+      if (tx == 0) {
+        p.ws_ml[pi * 2] = m[i];
+        p.ws_ml[pi * 2 + 1] = l[i];
+      }
+    }
+  }
+}
+
+// grid (q_heads, max_n, nspans), 128 threads: merges the splits' partials of one
+// (span, token, head) row: out = sum_z acc_z 2^(m_z - M) / sum_z l_z 2^(m_z - M).
+__global__ void combine_kernel(const float* __restrict__ ws_acc, const float* __restrict__ ws_ml,
+                               const DevSpan* __restrict__ spans, int nspans, int max_n, int q_heads, int head_dim,
+                               int64_t qw, int nsplits, float* __restrict__ out) {
+  __shared__ float w[kMaxSplits];
+  __shared__ float red[32];
+  const int h = blockIdx.x, tok = blockIdx.y, s = blockIdx.z;
+  const DevSpan sp = spans[s];
+  if (tok >= sp.n) return;
+  const int64_t split_stride = static_cast<int64_t>(nspans) * max_n * q_heads;
+  const int64_t base = (static_cast<int64_t>(s) * max_n + tok) * q_heads + h;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+
+  float mloc = -INFINITY;
+  for (int z = threadIdx.x; z < nsplits; z += blockDim.x) mloc = fmaxf(mloc, ws_ml[(z * split_stride + base) * 2]);
+  for (int o = 16; o > 0; o >>= 1) mloc = fmaxf(mloc, __shfl_xor_sync(0xffffffffu, mloc, o));
+  if (lane == 0) red[warp] = mloc;
+  __syncthreads();
+  float M = -INFINITY;
+  for (int i = 0; i < nwarps; ++i) M = fmaxf(M, red[i]);
+  __syncthreads();  // red is reused below
+
+  // Split 0 holds key 0, visible to every row, so M is finite. Splits with no
+  // visible key have m = -inf, l = 0, acc = 0: weight 0.
+  float lloc = 0.f;
+  for (int z = threadIdx.x; z < nsplits; z += blockDim.x) {
+    const float mz = ws_ml[(z * split_stride + base) * 2];
+    const float wz = mz == -INFINITY ? 0.f : exp2f(mz - M);
+    w[z] = wz;
+    lloc += wz * ws_ml[(z * split_stride + base) * 2 + 1];
+  }
+  for (int o = 16; o > 0; o >>= 1) lloc += __shfl_xor_sync(0xffffffffu, lloc, o);
+  if (lane == 0) red[warp] = lloc;
+  __syncthreads();
+  float L = 0.f;
+  for (int i = 0; i < nwarps; ++i) L += red[i];
+  const float inv = 1.f / L;
+
+  float* o = out + (sp.row0 + tok) * qw + static_cast<int64_t>(h) * head_dim;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float a = 0.f;
+    for (int z = 0; z < nsplits; ++z) a = fmaf(w[z], ws_acc[(z * split_stride + base) * head_dim + d], a);
+    o[d] = a * inv;
+  }
+}
+
+// ---------------------------------------------------------------- host side
+
+struct DeviceInfo {
+  int sms = 0;
+  int max_smem_optin = 0;
+};
+
+std::mutex g_mu;
+std::unordered_map<int, DeviceInfo> g_dev;
+std::unordered_map<int, cudaMemPool_t> g_pools;
+
+DeviceInfo device_info(int dev) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  auto it = g_dev.find(dev);
+  if (it != g_dev.end()) return it->second;
+  DeviceInfo d;
+  ck(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev), "multiprocessor count");
+  ck(cudaDeviceGetAttribute(&d.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "shared memory limit");
+  g_dev[dev] = d;
+  return d;
+}
+
+// The split workspace comes from a private stream-ordered pool that keeps its
+// memory (release threshold = max), so per-token allocations cost no driver call
+// after the first, and concurrent calls on different streams never share a buffer.
+cudaMemPool_t workspace_pool(int dev) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  auto it = g_pools.find(dev);
+  if (it != g_pools.end()) return it->second;
+  cudaMemPoolProps props = {};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = dev;
+  cudaMemPool_t pool;
+  ck(cudaMemPoolCreate(&pool, &props), "cudaMemPoolCreate");
+  uint64_t keep = UINT64_MAX;
+  ck(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "pool release threshold");
+  g_pools[dev] = pool;
+  return pool;
+}
+
+template <int HDP, int BM, int BN>
+void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
+  using T = Tile<HDP, BM, BN>;
+  auto kern = attn_kernel<HDP, BM, BN>;
+  if (T::SMEM_BYTES > 48 * 1024) {
+    // Raising the dynamic shared-memory limit is per device and per kernel; cache it.
+    static std::mutex mu;
+    static std::unordered_map<int, bool> done;
+    std::lock_guard<std::mutex> lk(mu);
+    if (!done[dev]) {
+      ck(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::SMEM_BYTES)),
+         "raise attention shared memory");
+      done[dev] = true;
+    }
+  }
+  kern<<<grid, kThreads, T::SMEM_BYTES, stream>>>(p);
+  ck(cudaGetLastError(), "attention kernel launch");
+}
+
+// Row-tile height: small when the longest span has few (token, head) rows (decode),
+// where a 64-row tile would compute mostly padding.
+template <int HDP, int BM_SMALL, int BM_LARGE, int BN>
+struct Shape {
+  static constexpr int bm_small = BM_SMALL, bm_large = BM_LARGE, bn = BN;
+  static void launch(bool small, const AttnParams& p, dim3 grid, int dev, cudaStream_t st) {
+    if (small)
+      launch_attn<HDP, BM_SMALL, BN>(p, grid, dev, st);
+    else
+      launch_attn<HDP, BM_LARGE, BN>(p, grid, dev, st);
+  }
+};
+
+// Shared memory per block (fp32): HDP 128: 98 KB (64-row) / 75 KB (16-row);
+// HDP 256 uses 32-key tiles to stay at 97 KB (fits A100's 163 KB too).
+template <typename S>
+void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
+                   int dev, const DeviceInfo& di, cudaStream_t stream) {
+  const int G = static_cast<int>(a.q_heads / a.kv_heads);
+  const int64_t max_rows = max_n * G;
+  const bool small = max_rows <= S::bm_small;
+  const int bm = small ? S::bm_small : S::bm_large;
+  const int64_t tiles = (max_rows + bm - 1) / bm;
+  const int64_t base_blocks = tiles * nspans * a.kv_heads;
+
+  // Split the keys when the unsplit grid would leave SMs idle: aim for ~2 waves of
+  // 2 blocks per SM, chunks of whole key tiles, at most kMaxSplits.
+  const int64_t key_tiles = (max_keys + S::bn - 1) / S::bn;
+  const int64_t target = 4LL * di.sms;
+  int64_t nsplits = 1;
+  if (base_blocks < target && key_tiles >= 4) {
+    nsplits = std::min<int64_t>({(target + base_blocks - 1) / base_blocks, key_tiles / 2, kMaxSplits});
+    nsplits = std::max<int64_t>(nsplits, 1);
+  }
+  int64_t chunk = INT64_MAX / 4;
+  if (nsplits > 1) {
+    chunk = ((key_tiles + nsplits - 1) / nsplits) * S::bn;
+    nsplits = (max_keys + chunk - 1) / chunk;
+  }
+
+  AttnParams p;
+  p.q = a.q;
+  p.out = a.out;
+  p.spans = spans;
+  p.nspans = nspans;
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.group = G;
+  p.head_dim = static_cast<int>(a.head_dim);
+  p.qw = a.q_heads * a.head_dim;
+  p.kvw = a.kv_heads * a.head_dim;
+  p.scale_log2 = a.scale * kLog2e;
+  p.chunk = chunk;
+  p.max_n = static_cast<int>(max_n);
+  p.q_heads = static_cast<int>(a.q_heads);
+  p.ws_acc = nullptr;
+  p.ws_ml = nullptr;
+  p.vec = a.head_dim % 4 == 0 && (reinterpret_cast<uintptr_t>(a.q) & 15) == 0;
+
+  if (tiles > 0x7fffffffLL || static_cast<int64_t>(nspans) * a.kv_heads > 65535)
+    fail(ErrorCode::Internal, "CUDA attention: too many rows or spans for one launch");
+  dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(nspans * a.kv_heads), static_cast<unsigned>(nsplits));
+
+  if (nsplits == 1) {
+    S::launch(small, p, grid, dev, stream);
+    return;
+  }
+  const int64_t rows_ws = static_cast<int64_t>(nsplits) * nspans * max_n * a.q_heads;
+  const size_t bytes = sizeof(float) * static_cast<size_t>(rows_ws) * (a.head_dim + 2);
+  void* ws = nullptr;
+  ck(cudaMallocFromPoolAsync(&ws, bytes, workspace_pool(dev), stream), "attention workspace");
+  p.ws_acc = static_cast<float*>(ws);
+  p.ws_ml = p.ws_acc + rows_ws * a.head_dim;
+  S::launch(small, p, grid, dev, stream);
+  combine_kernel<<<dim3(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)),
+                   128, 0, stream>>>(p.ws_acc, p.ws_ml, spans, nspans, static_cast<int>(max_n),
+                                     static_cast<int>(a.q_heads), static_cast<int>(a.head_dim), p.qw,
+                                     static_cast<int>(nsplits), a.out);
+  ck(cudaGetLastError(), "attention combine launch");
+  ck(cudaFreeAsync(ws, stream), "free attention workspace");
+}
+
+}  // namespace
+
+void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
+               cudaStream_t stream) {
+  if (nspans <= 0 || max_n <= 0) return;
+  if (a.kv_heads <= 0 || a.q_heads % a.kv_heads != 0 || a.head_dim <= 0 || a.head_dim > 256)
+    fail(ErrorCode::Internal, "CUDA attention: unsupported head shape (q_heads % kv_heads, head_dim <= 256)");
+  if (nspans > 65535 || max_n > 0x7fffffffLL) fail(ErrorCode::Internal, "CUDA attention: too many spans or tokens");
+  const int64_t kvw = a.kv_heads * a.head_dim;
+  const bool vec_src = kvw % 4 == 0 && ((reinterpret_cast<uintptr_t>(a.k) | reinterpret_cast<uintptr_t>(a.v)) & 15) == 0;
+  append_kv_kernel<<<dim3(static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)), 128, 0, stream>>>(
+      a.k, a.v, spans, kvw, vec_src);
+  ck(cudaGetLastError(), "append kv launch");
+
+  int dev = 0;
+  ck(cudaGetDevice(&dev), "cudaGetDevice");
+  const DeviceInfo di = device_info(dev);
+  // Specialised tile shapes for head_dim 64 and 128 (the 9B); other head dims run
+  // on the next padded shape (zero padding, same code).
+  if (a.head_dim <= 32)
+    run_attention<Shape<32, 16, 64, 64>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
+  else if (a.head_dim <= 64)
+    run_attention<Shape<64, 16, 64, 64>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
+  else if (a.head_dim <= 128)
+    run_attention<Shape<128, 16, 64, 64>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
+  else
+    run_attention<Shape<256, 16, 32, 32>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
+}
+
+// ---------------------------------------------------------------- benchmark hook
+
+namespace {
+__global__ void fill_kernel(float* x, int64_t n, uint32_t seed, float amp) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    x[i] = amp * (static_cast<float>(h >> 8) * (1.0f / 8388608.0f) - 1.0f);  // [-amp, amp)
+  }
+}
+}  // namespace
+
+double cuda_attention_time_ms(int64_t q_len, int64_t past, int iters) {
+  const int64_t qh = 40, kvh = 8, hd = 128, qw = qh * hd, kvw = kvh * hd, cap = past + q_len;
+  float *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr, *kc = nullptr, *vc = nullptr;
+  DevSpan* dspan = nullptr;
+  cudaStream_t st = nullptr;
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  auto release = [&] {
+    cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(kc), cudaFree(vc), cudaFree(dspan);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    if (st) cudaStreamDestroy(st);
+  };
+  try {
+    ck(cudaMalloc(&q, sizeof(float) * q_len * qw), "malloc q");
+    ck(cudaMalloc(&k, sizeof(float) * q_len * kvw), "malloc k");
+    ck(cudaMalloc(&v, sizeof(float) * q_len * kvw), "malloc v");
+    ck(cudaMalloc(&out, sizeof(float) * q_len * qw), "malloc out");
+    ck(cudaMalloc(&kc, sizeof(float) * cap * kvw), "malloc k cache");
+    ck(cudaMalloc(&vc, sizeof(float) * cap * kvw), "malloc v cache");
+    ck(cudaMalloc(&dspan, sizeof(DevSpan)), "malloc span");
+    ck(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream");
+    ck(cudaEventCreate(&e0), "event");
+    ck(cudaEventCreate(&e1), "event");
+    fill_kernel<<<1024, 256, 0, st>>>(q, q_len * qw, 1, 2.f);
+    fill_kernel<<<1024, 256, 0, st>>>(k, q_len * kvw, 2, 1.f);
+    fill_kernel<<<1024, 256, 0, st>>>(v, q_len * kvw, 3, 1.f);
+    fill_kernel<<<1024, 256, 0, st>>>(kc, cap * kvw, 4, 1.f);
+    fill_kernel<<<1024, 256, 0, st>>>(vc, cap * kvw, 5, 1.f);
+    ck(cudaGetLastError(), "fill");
+    DevSpan hs{0, q_len, past, nullptr, nullptr, kc, vc, cap};
+    ck(cudaMemcpyAsync(dspan, &hs, sizeof(hs), cudaMemcpyHostToDevice, st), "copy span");
+    AttentionArgs a;
+    a.q_heads = qh;
+    a.kv_heads = kvh;
+    a.head_dim = hd;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    a.q = q;
+    a.k = k;
+    a.v = v;
+    a.out = out;
+    // Re-appending the same rows each call is idempotent, so every call sees the same state.
+    for (int i = 0; i < 3; ++i) attention(a, dspan, 1, q_len, cap, st);
+    ck(cudaEventRecord(e0, st), "record");
+    for (int i = 0; i < iters; ++i) attention(a, dspan, 1, q_len, cap, st);
+    ck(cudaEventRecord(e1, st), "record");
+    ck(cudaEventSynchronize(e1), "sync");
+    float ms = 0;
+    ck(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
+    release();
+    return static_cast<double>(ms) / std::max(iters, 1);
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+}  // namespace cuda
+}  // namespace nemotron

@@ -1,0 +1,238 @@
+// CudaBackend: device memory, weights uploaded once, every op launched on one
+// stream. Host-side span lists are flattened into DevSpans and copied to the
+// device per call (a few dozen bytes per sequence).
+#include "backend/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <deque>
+#include <vector>
+
+#include "backend/cuda/cuda_ops.h"
+#include "common/error.h"
+#include "model/safetensors.h"
+
+namespace nemotron {
+namespace {
+
+std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+// cudaMalloc with an out-of-memory error that says how much was needed and free.
+void* device_alloc(size_t bytes, const char* what) {
+  void* p = nullptr;
+  if (bytes == 0) return nullptr;
+  cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    fail(ErrorCode::OutOfMemory, std::string("GPU out of memory allocating ") + what + ": needed " + mib(bytes) +
+                                     ", free " + mib(free_b) + " of " + mib(total_b) +
+                                     " (use a smaller contextSize, fewer sequences, or device 'cpu')");
+  }
+  cuda::check(err, what);
+  return p;
+}
+
+class DeviceBuffer final : public FloatBuffer {
+ public:
+  DeviceBuffer(size_t count, cudaStream_t stream) {
+    data_ = static_cast<float*>(device_alloc(count * sizeof(float), "a state/activation buffer"));
+    size_ = count;
+    if (count) cuda::check(cudaMemsetAsync(data_, 0, count * sizeof(float), stream), "cudaMemsetAsync");
+  }
+  ~DeviceBuffer() override {
+    if (data_) cudaFree(data_);
+  }
+};
+
+// Owns a device allocation for the backend's lifetime (weights, small vectors).
+struct DeviceBlock {
+  void* ptr = nullptr;
+  explicit DeviceBlock(size_t bytes, const char* what) : ptr(device_alloc(bytes, what)) {}
+  DeviceBlock(const DeviceBlock&) = delete;
+  ~DeviceBlock() {
+    if (ptr) cudaFree(ptr);
+  }
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    cuda::check(cudaSetDevice(device), "cudaSetDevice");
+    cuda::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream_);
+    for (SpanSlot& s : span_ring_) {
+      if (s.host) cudaFreeHost(s.host);
+      if (s.device) cudaFree(s.device);
+      if (s.done) cudaEventDestroy(s.done);
+    }
+    if (ids_.ptr) cudaFree(ids_.ptr);
+    blocks_.clear();
+    cudaStreamDestroy(stream_);
+  }
+
+  std::string name() const override { return "cuda"; }
+
+  FloatBufferPtr alloc(size_t count) override {
+    bind();
+    return std::make_unique<DeviceBuffer>(count, stream_);
+  }
+  void zero(float* dst, size_t count) override {
+    cuda::check(cudaMemsetAsync(dst, 0, count * sizeof(float), stream_), "cudaMemsetAsync");
+  }
+  void copy(float* dst, const float* src, size_t count) override {
+    cuda::check(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "copy");
+  }
+  void to_host(const float* src, size_t count, float* host_dst) override {
+    cuda::check(cudaMemcpyAsync(host_dst, src, count * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host");
+    cuda::check(cudaStreamSynchronize(stream_), "forward pass");
+  }
+
+  Matrix upload_matrix(const TensorView& t) override {
+    bind();
+    blocks_.emplace_back(t.nbytes, t.name.c_str());
+    cuda::check(cudaMemcpy(blocks_.back().ptr, t.data, t.nbytes, cudaMemcpyHostToDevice), "weight upload");
+    Matrix m;
+    m.data = blocks_.back().ptr;
+    m.dtype = t.dtype;
+    m.rows = t.shape.at(0);
+    m.cols = t.numel() / m.rows;
+    return m;
+  }
+  Vector upload_vector(const std::vector<float>& host) override {
+    bind();
+    blocks_.emplace_back(host.size() * sizeof(float), "a parameter vector");
+    cuda::check(cudaMemcpy(blocks_.back().ptr, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
+                "parameter upload");
+    return Vector{static_cast<const float*>(blocks_.back().ptr), static_cast<int64_t>(host.size())};
+  }
+
+  void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) override {
+    int32_t* ids = static_cast<int32_t*>(scratch(ids_, n * sizeof(int32_t)));
+    cuda::check(cudaMemcpyAsync(ids, host_ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "ids upload");
+    cuda::embed(table, ids, n, out, stream_);
+  }
+  void rms_norm(const float* x, int64_t rows, int64_t dim, const Vector& w, float eps, float* out) override {
+    cuda::rms_norm(x, rows, dim, w.data, eps, out, stream_);
+  }
+  void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const Vector& bias, float* out,
+              int64_t ldo) override {
+    cuda::linear(x, rows, ldx, w, bias.data, out, ldo, stream_);
+  }
+  void relu_squared(float* x, int64_t n) override { cuda::relu_squared(x, n, stream_); }
+  void add(float* h, const float* y, int64_t n) override { cuda::add(h, y, n, stream_); }
+  void gated_rms_norm(const GatedNormArgs& a, int64_t rows) override { cuda::gated_rms_norm(a, rows, stream_); }
+
+  void conv1d_silu(const ConvArgs& a, const std::vector<SeqSpan>& spans) override {
+    SpanUpload u = upload_spans(spans);
+    cuda::conv1d_silu(a, u.spans, static_cast<int>(spans.size()), u.max_n, stream_);
+    release(u);
+  }
+  void ssm_scan(const ScanArgs& a, const std::vector<SeqSpan>& spans) override {
+    SpanUpload u = upload_spans(spans);
+    cuda::ssm_scan(a, u.spans, static_cast<int>(spans.size()), u.max_n, stream_);
+    release(u);
+  }
+  void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) override {
+    SpanUpload u = upload_spans(spans);
+    cuda::attention(a, u.spans, static_cast<int>(spans.size()), u.max_n, u.max_keys, stream_);
+    release(u);
+  }
+
+ private:
+  struct Scratch {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+  };
+
+  void bind() { cuda::check(cudaSetDevice(device_), "cudaSetDevice"); }
+
+  // A grow-only device scratch area. Growing waits for the stream first: earlier
+  // launches may still read the old area.
+  void* scratch(Scratch& s, size_t bytes) {
+    if (bytes > s.bytes) {
+      cuda::check(cudaStreamSynchronize(stream_), "stream");
+      if (s.ptr) cudaFree(s.ptr);
+      s.ptr = device_alloc(std::max<size_t>(bytes, 4096), "scratch");
+      s.bytes = std::max<size_t>(bytes, 4096);
+    }
+    return s.ptr;
+  }
+
+  // Span lists travel through a ring of pinned staging slots so the copy is truly
+  // asynchronous. Each slot is guarded by an event recorded after the kernel that
+  // reads it; a slot is reused only once that event has completed.
+  struct SpanSlot {
+    cuda::DevSpan* host = nullptr;  // pinned
+    void* device = nullptr;
+    size_t capacity = 0;            // in spans
+    cudaEvent_t done = nullptr;
+    bool pending = false;
+  };
+  struct SpanUpload {
+    const cuda::DevSpan* spans;
+    int64_t max_n, max_keys;
+    SpanSlot* slot;
+  };
+
+  SpanUpload upload_spans(const std::vector<SeqSpan>& spans) {
+    SpanSlot& slot = span_ring_[span_next_++ % span_ring_.size()];
+    if (slot.pending) cuda::check(cudaEventSynchronize(slot.done), "span slot");
+    slot.pending = false;
+    if (spans.size() > slot.capacity) {
+      if (slot.host) cudaFreeHost(slot.host);
+      if (slot.device) cudaFree(slot.device);
+      slot.capacity = std::max<size_t>(spans.size(), 16);
+      cuda::check(cudaMallocHost(reinterpret_cast<void**>(&slot.host), slot.capacity * sizeof(cuda::DevSpan)),
+                  "cudaMallocHost");
+      slot.device = device_alloc(slot.capacity * sizeof(cuda::DevSpan), "span list");
+      if (!slot.done) cuda::check(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming), "cudaEventCreate");
+    }
+    SpanUpload u{static_cast<const cuda::DevSpan*>(slot.device), 0, 0, &slot};
+    for (size_t i = 0; i < spans.size(); ++i) {
+      const SeqSpan& sp = spans[i];
+      cuda::DevSpan d{};
+      d.row0 = sp.row0;
+      d.n = sp.n;
+      d.past = sp.past;
+      if (sp.mamba) {
+        d.conv = sp.mamba->conv;
+        d.ssm = sp.mamba->ssm;
+      }
+      if (sp.kv) {
+        d.k = sp.kv->k;
+        d.v = sp.kv->v;
+        d.kv_capacity = sp.kv->capacity;
+      }
+      u.max_n = std::max(u.max_n, sp.n);
+      u.max_keys = std::max(u.max_keys, sp.past + sp.n);
+      slot.host[i] = d;
+    }
+    cuda::check(cudaMemcpyAsync(slot.device, slot.host, spans.size() * sizeof(cuda::DevSpan), cudaMemcpyHostToDevice,
+                                stream_),
+                "span upload");
+    return u;
+  }
+
+  void release(const SpanUpload& u) {
+    cuda::check(cudaEventRecord(u.slot->done, stream_), "cudaEventRecord");
+    u.slot->pending = true;
+  }
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  std::deque<DeviceBlock> blocks_;
+  Scratch ids_;
+  std::vector<SpanSlot> span_ring_ = std::vector<SpanSlot>(64);
+  size_t span_next_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(int device) { return std::make_unique<CudaBackend>(device); }
+
+}  // namespace nemotron

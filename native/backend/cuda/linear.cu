@@ -1,0 +1,220 @@
+// nemotron::cuda::linear: picks the kernel (linear_kernels.cuh) for the shape,
+// the weight dtype and the device, and the cuda_linear_time_ms benchmark hook.
+//
+// Regimes. Up to kGemvMaxRows rows (decode, small batches) the product reads
+// every weight once and does only 2*rows flops per weight: memory-bound, so
+// the GEMV streams W with 16-byte loads and reuses each load across the rows.
+// Above that, bf16 W on sm_80+ goes to the tensor cores (x rounded to bf16 on
+// load, fp32 accumulation); f16/f32 W, rare in NemotronH checkpoints, go to an
+// exact fp32 SIMT GEMM, so their results keep fp32 accuracy.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/linear_bench.h"
+#include "backend/cuda/linear_kernels.cuh"
+#include "common/error.h"
+
+namespace nemotron {
+namespace cuda {
+
+namespace {
+
+using namespace linear_detail;
+
+constexpr int64_t kGemvMaxRows = 16;
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Compute-capability major of the current device. A cheap attribute query (no
+// synchronisation), asked per call because the caller may switch devices.
+int device_cc_major() {
+  int dev = 0, major = 0;
+  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
+  check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "linear: compute capability");
+  return major;
+}
+
+template <typename W, int R>
+void launch_gemv_r(const float* x, int rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
+                   float* out, int64_t ldo, cudaStream_t stream) {
+  const bool vec_w = aligned16(w) && (k * static_cast<int64_t>(sizeof(W))) % 16 == 0;
+  const bool vec_x = aligned16(x) && (rows == 1 || ldx % 4 == 0);
+  const int64_t blocks = (n + kGemvWarps - 1) / kGemvWarps;
+  gemv_kernel<W, R><<<static_cast<unsigned>(blocks), 32 * kGemvWarps, 0, stream>>>(x, rows, ldx, w, n, k, bias, out,
+                                                                                   ldo, vec_w, vec_x);
+}
+
+// Rounds the row count up to a power of two so only five accumulator counts
+// are compiled per dtype; the kernel masks the rows past `rows`.
+template <typename W>
+void launch_gemv(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
+                 float* out, int64_t ldo, cudaStream_t stream) {
+  const int r = static_cast<int>(rows);
+  if (r <= 1)
+    launch_gemv_r<W, 1>(x, r, ldx, w, n, k, bias, out, ldo, stream);
+  else if (r <= 2)
+    launch_gemv_r<W, 2>(x, r, ldx, w, n, k, bias, out, ldo, stream);
+  else if (r <= 4)
+    launch_gemv_r<W, 4>(x, r, ldx, w, n, k, bias, out, ldo, stream);
+  else if (r <= 8)
+    launch_gemv_r<W, 8>(x, r, ldx, w, n, k, bias, out, ldo, stream);
+  else
+    launch_gemv_r<W, 16>(x, r, ldx, w, n, k, bias, out, ldo, stream);
+}
+
+// grid.y is limited to 65535 tiles of rows; longer inputs are split.
+constexpr int64_t kMaxGridY = 65535;
+
+void launch_wmma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* w, int64_t n, int64_t k,
+                 const float* bias, float* out, int64_t ldo, cudaStream_t stream) {
+  const bool vec_w = aligned16(w) && (k * 2) % 16 == 0;
+  const bool vec_x = aligned16(x) && ldx % 4 == 0;
+  const int64_t chunk = kMaxGridY * wg::BM;
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t m = std::min(chunk, rows - r0);
+    const dim3 grid(static_cast<unsigned>((n + wg::BN - 1) / wg::BN), static_cast<unsigned>((m + wg::BM - 1) / wg::BM));
+    wmma_gemm_bf16<<<grid, wg::THREADS, 0, stream>>>(x + r0 * ldx, m, ldx, w, n, k, bias, out + r0 * ldo, ldo, vec_x,
+                                                     vec_w);
+  }
+}
+
+template <typename W>
+void launch_simt(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
+                 float* out, int64_t ldo, cudaStream_t stream) {
+  const int64_t chunk = kMaxGridY * sg::BM;
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t m = std::min(chunk, rows - r0);
+    const dim3 grid(static_cast<unsigned>((n + sg::BN - 1) / sg::BN), static_cast<unsigned>((m + sg::BM - 1) / sg::BM));
+    simt_gemm<W><<<grid, sg::THREADS, 0, stream>>>(x + r0 * ldx, m, ldx, w, n, k, bias, out + r0 * ldo, ldo);
+  }
+}
+
+template <typename W>
+void dispatch(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
+              float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores) {
+  if (rows <= kGemvMaxRows)
+    launch_gemv<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
+  else if (tensor_cores)
+    launch_wmma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
+  else
+    launch_simt<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
+}
+
+}  // namespace
+
+void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const float* bias, float* out, int64_t ldo,
+            cudaStream_t stream) {
+  const int64_t n = w.rows, k = w.cols;
+  if (rows < 0 || n < 0 || k < 0 || (rows > 1 && (ldx < k || ldo < n)))
+    fail(ErrorCode::InvalidArgument, "cuda linear: bad shape rows=" + std::to_string(rows) + " out=" +
+                                         std::to_string(n) + " in=" + std::to_string(k) + " ldx=" +
+                                         std::to_string(ldx) + " ldo=" + std::to_string(ldo));
+  if (rows == 0 || n == 0) return;
+  if ((k > 0 && (w.data == nullptr || x == nullptr)) || out == nullptr)
+    fail(ErrorCode::InvalidArgument, "cuda linear: null pointer");
+  switch (w.dtype) {
+    case DType::BF16: {
+      const bool tc = rows > kGemvMaxRows && device_cc_major() >= 8;
+      dispatch(x, rows, ldx, static_cast<const __nv_bfloat16*>(w.data), n, k, bias, out, ldo, stream, tc);
+      break;
+    }
+    case DType::F16:
+      dispatch(x, rows, ldx, static_cast<const __half*>(w.data), n, k, bias, out, ldo, stream, false);
+      break;
+    case DType::F32:
+      dispatch(x, rows, ldx, static_cast<const float*>(w.data), n, k, bias, out, ldo, stream, false);
+      break;
+  }
+  check(cudaGetLastError(), "cuda linear: kernel launch");
+}
+
+// ---------------------------------------------------------------- benchmark hook
+
+namespace {
+
+// Uniform values in [-1, 1) from a hash of the index: fast to generate on the
+// device and not zeros (zeros can time faster than real data).
+__device__ __forceinline__ float hash_uniform(uint64_t i, uint32_t seed) {
+  uint64_t z = i * 0x9E3779B97F4A7C15ull + seed;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
+__global__ void fill_f32(float* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    p[i] = hash_uniform(i, seed);
+}
+
+__global__ void fill_bf16(__nv_bfloat16* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    p[i] = __float2bfloat16_rn(hash_uniform(i, seed) * 0.05f);
+}
+
+// Frees whatever was allocated, also when a check throws midway.
+struct DeviceAllocs {
+  std::vector<void*> ptrs;
+  cudaEvent_t ev[2] = {nullptr, nullptr};
+  cudaStream_t stream = nullptr;
+  ~DeviceAllocs() {
+    for (void* p : ptrs) cudaFree(p);
+    for (cudaEvent_t e : ev)
+      if (e) cudaEventDestroy(e);
+    if (stream) cudaStreamDestroy(stream);
+  }
+  void* alloc(size_t bytes) {
+    void* p = nullptr;
+    check(cudaMalloc(&p, bytes), "cuda_linear_time_ms: cudaMalloc");
+    ptrs.push_back(p);
+    return p;
+  }
+};
+
+}  // namespace
+
+double cuda_linear_time_ms(int64_t rows, int64_t out_features, int64_t in_features, int iters) {
+  if (rows <= 0 || out_features <= 0 || in_features <= 0 || iters <= 0)
+    fail(ErrorCode::InvalidArgument, "cuda_linear_time_ms: sizes and iters must be positive");
+  DeviceAllocs d;
+  int dev = 0, l2 = 0;
+  check(cudaGetDevice(&dev), "cuda_linear_time_ms: cudaGetDevice");
+  check(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev), "cuda_linear_time_ms: L2 size");
+  check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "cuda_linear_time_ms: stream");
+  check(cudaEventCreate(&d.ev[0]), "cuda_linear_time_ms: event");
+  check(cudaEventCreate(&d.ev[1]), "cuda_linear_time_ms: event");
+
+  const int64_t w_elems = out_features * in_features;
+  const size_t w_bytes = static_cast<size_t>(w_elems) * 2;
+  // Enough weight copies to span ~3x L2, so each launch reads W from DRAM.
+  const int copies =
+      static_cast<int>(std::min<int64_t>(16, std::max<int64_t>(1, (3 * static_cast<int64_t>(l2)) / w_bytes + 1)));
+  float* x = static_cast<float*>(d.alloc(static_cast<size_t>(rows * in_features) * 4));
+  float* out = static_cast<float*>(d.alloc(static_cast<size_t>(rows * out_features) * 4));
+  fill_f32<<<1024, 256, 0, d.stream>>>(x, rows * in_features, 1);
+  std::vector<Matrix> ws;
+  for (int c = 0; c < copies; ++c) {
+    auto* w = static_cast<__nv_bfloat16*>(d.alloc(w_bytes));
+    fill_bf16<<<4096, 256, 0, d.stream>>>(w, w_elems, 100 + c);
+    ws.push_back(Matrix{w, DType::BF16, out_features, in_features});
+  }
+  check(cudaGetLastError(), "cuda_linear_time_ms: fill");
+  for (int c = 0; c < copies; ++c)
+    linear(x, rows, in_features, ws[c], nullptr, out, out_features, d.stream);  // warm-up: module load, clocks
+  check(cudaEventRecord(d.ev[0], d.stream), "cuda_linear_time_ms: record");
+  for (int i = 0; i < iters; ++i)
+    linear(x, rows, in_features, ws[i % copies], nullptr, out, out_features, d.stream);
+  check(cudaEventRecord(d.ev[1], d.stream), "cuda_linear_time_ms: record");
+  check(cudaEventSynchronize(d.ev[1]), "cuda_linear_time_ms: synchronize");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, d.ev[0], d.ev[1]), "cuda_linear_time_ms: elapsed");
+  return static_cast<double>(ms) / iters;
+}
+
+}  // namespace cuda
+}  // namespace nemotron
