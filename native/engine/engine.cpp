@@ -11,6 +11,12 @@
 namespace nemotron {
 namespace {
 
+// The CUDA kernels compile in CI but have not yet passed their tests on a GPU
+// (no GPU was lent when they were written). Until they have, device 'auto'
+// keeps users on the proven CPU engine; device 'cuda' opts in explicitly.
+// Flip this once scripts/gpu-session.sh is green on a GPU.
+constexpr bool kAutoSelectsCuda = false;
+
 // Reads one byte of every page of every tensor so the weights are resident
 // before the first forward pass (and progress can be reported while the OS
 // reads them from disk), instead of stalling the first request.
@@ -46,7 +52,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
   if (opts.device == "cuda" && !cuda.available)
     fail(ErrorCode::DeviceUnavailable, "device 'cuda' was requested but CUDA cannot be used: " + cuda.reason +
                                            ". Use device 'cpu' (or 'auto', which falls back to the CPU).");
-  const bool use_cuda = opts.device == "cuda" || (opts.device == "auto" && cuda.available);
+  const bool use_cuda = opts.device == "cuda" || (opts.device == "auto" && cuda.available && kAutoSelectsCuda);
   e->device_ = use_cuda ? "cuda" : "cpu";
   e->threads_ = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
   e->max_batch_tokens_ = std::max<int64_t>(1, opts.max_batch_tokens);
