@@ -18,6 +18,7 @@ import {
 import { ChatSession, type ChatHost, type ChatSessionOptions, type ChatSnapshot } from './chat/session';
 import { ChatTemplate } from './chat/template';
 import { Tokenizer } from './chat/tokenizer';
+import { DecodeBatcher, type DecodeRequest } from './decode-batcher';
 import { Sequence, type SequenceOwner } from './sequence';
 import { TaskQueue } from './task-queue';
 import { toTokenArray } from './tokens';
@@ -41,6 +42,8 @@ export class Model implements SequenceOwner, ChatHost {
   private readonly nativeInfo: NativeModelInfo;
 
   private chatTemplate: ChatTemplate | undefined;
+  /** @internal Continuous batching of decode steps across this model's sequences. */
+  readonly batcher: DecodeBatcher;
   /** Default context size for sequences and chat sessions. */
   readonly defaultContextSize: number;
 
@@ -51,9 +54,11 @@ export class Model implements SequenceOwner, ChatHost {
     readonly config: ModelConfig,
     private readonly tok: Tokenizer | undefined,
     contextSize: number | undefined,
+    maxBatchSize = 32,
   ) {
     this.handle = handle;
     this.nativeInfo = handle.info();
+    this.batcher = new DecodeBatcher(this.queue, (hs, ts) => this.live().decodeBatch(hs, ts), this.nativeInfo.vocabSize, maxBatchSize);
     this.defaultContextSize = contextSize ?? Math.min(this.nativeInfo.maxPositionEmbeddings || DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT);
   }
 
@@ -142,6 +147,9 @@ export class Model implements SequenceOwner, ChatHost {
     this.handle = undefined;
   }
 
+  /** @internal */ submitDecode(req: DecodeRequest): void {
+    this.batcher.submit(req);
+  }
   /** @internal */ assertLive(): void {
     this.live();
   }
@@ -194,7 +202,7 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
     // The native loader validated config.json; parse it again here to expose every field.
     const config = parseHfJson(fs.readFileSync(path.join(absDir, 'config.json'), 'utf8')) as ModelConfig;
     const tokenizer = fs.existsSync(path.join(absDir, 'tokenizer.json')) ? await Tokenizer.fromDir(absDir) : undefined;
-    return new Model(handle, absDir, config, tokenizer, opts.contextSize);
+    return new Model(handle, absDir, config, tokenizer, opts.contextSize, opts.maxBatchSize);
   } catch (err) {
     handle.dispose();
     throw err;

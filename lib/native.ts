@@ -37,6 +37,8 @@ export interface NativeModel {
   info(): NativeModelInfo;
   createSequence(contextSize: number): NativeSequence;
   evaluate(tokens: Int32Array): Promise<Float32Array>;
+  /** One forward pass advancing every sequence by its token; logits [sequences, vocab]. */
+  decodeBatch(sequences: NativeSequence[], tokens: Int32Array): Promise<Float32Array>;
   dispose(): void;
 }
 

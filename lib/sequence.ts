@@ -5,6 +5,7 @@
  */
 import { ContextOverflowError, DisposedError, fromNative } from './errors';
 import type { NativeSequence } from './native';
+import type { DecodeRequest } from './decode-batcher';
 import type { TaskQueue } from './task-queue';
 import { toTokenArray } from './tokens';
 
@@ -12,6 +13,8 @@ import { toTokenArray } from './tokens';
 export interface SequenceOwner {
   readonly vocabSize: number;
   readonly queue: TaskQueue;
+  /** Batches this decode step with other sequences' pending steps. */
+  submitDecode(req: DecodeRequest): void;
   assertLive(): void;
   adopt(seq: Sequence): void;
   release(seq: Sequence): void;
@@ -57,7 +60,19 @@ export class Sequence {
   /** Feeds one token; resolves to the logits for the next position. */
   async decode(token: number): Promise<Float32Array> {
     const ids = toTokenArray([token], this.owner.vocabSize, 'decode');
-    return this.run('decode', 1, (h) => h.decode(ids));
+    const h = this.live();
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.owner.submitDecode({
+        handle: h,
+        token: ids[0],
+        check: () => this.checkRoom('decode', 1),
+        resolve: (logits) => {
+          this.tokenCount += 1;
+          resolve(logits);
+        },
+        reject: (err) => reject(fromNative(err)),
+      });
+    });
   }
 
   /** An independent copy of this sequence (same state, same length) that continues identically. */
@@ -100,16 +115,19 @@ export class Sequence {
     return this.handle;
   }
 
+  private checkRoom(what: string, n: number): void {
+    if (!this.handle) throw new DisposedError('this sequence was disposed');
+    if (this.tokenCount + n > this.contextSize)
+      throw new ContextOverflowError(
+        `${what}: context overflow: the sequence holds ${this.tokenCount} tokens and ${n} more would exceed ` +
+          `its context size of ${this.contextSize}`,
+      );
+  }
+
   private run(what: string, n: number, call: (h: NativeSequence) => Promise<Float32Array>): Promise<Float32Array> {
     const h = this.live();
     return this.owner.queue.run(async () => {
-      // Checked when the task runs, after earlier queued work has moved the length.
-      if (this.tokenCount + n > this.contextSize)
-        throw new ContextOverflowError(
-          `${what}: context overflow: the sequence holds ${this.tokenCount} tokens and ${n} more would exceed ` +
-            `its context size of ${this.contextSize}`,
-        );
-      if (!this.handle) throw new DisposedError('this sequence was disposed');
+      this.checkRoom(what, n); // when the task runs, after earlier queued work has moved the length
       try {
         const logits = await call(h);
         this.tokenCount += n;

@@ -101,7 +101,7 @@ describeServer('server errors and limits', () => {
 
   test('429 when the queue is full; FIFO order; the server keeps serving', async () => {
     f.script.current = () => banIds([f.model.tokenizer.special.endOfTurn!]);
-    const s = await f.start({ maxQueue: 1 });
+    const s = await f.start({ maxQueue: 1, maxConcurrent: 1 }); // one running, one waiting, the third refused
     const url = `${s.url}/v1/chat/completions`;
     const long = { ...ok, max_tokens: 400, chat_template_kwargs: { enable_thinking: false } };
     const health = async () => (await fetch(`${s.url}/health`)).json();

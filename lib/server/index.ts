@@ -33,6 +33,8 @@ const createServerOptionsSchema = z
     modelName: z.string().min(1).optional(),
     /** Most requests waiting for their turn; more are answered 429. */
     maxQueue: z.number().int().min(0).default(64),
+    /** Generations run at once; their decode steps share forward passes (continuous batching). */
+    maxConcurrent: z.number().int().min(1).max(1024).default(8),
     /** Largest request body; larger ones are answered 413. */
     maxBodyBytes: z.number().int().min(1).default(1024 * 1024),
     /** max_tokens when a request gives none (default: the rest of the context for chat, 16 for completions). */
@@ -62,7 +64,7 @@ export async function createServer(model: Model, options: CreateServerOptions = 
   const ctx: ServerContext = {
     model,
     modelName: opts.modelName ?? path.basename(model.dir),
-    scheduler: new Scheduler(opts.maxQueue),
+    scheduler: new Scheduler(opts.maxQueue, opts.maxConcurrent),
     metrics: new Metrics(),
     defaultMaxTokens: opts.defaultMaxTokens,
     testHooks: options.testHooks,

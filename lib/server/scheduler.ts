@@ -1,8 +1,8 @@
 /**
- * Admission control: requests run one generation at a time (the engine
- * serialises work per model, so interleaving decode steps of several requests
- * would only slow each one down) and wait in FIFO order. The waiting line is
- * bounded so an overloaded server answers 429 at once instead of piling up.
+ * Admission control: up to `maxActive` generations run at once — their decode
+ * steps are batched into shared forward passes by the model's DecodeBatcher —
+ * and the rest wait in FIFO order. The waiting line is bounded so an overloaded
+ * server answers 429 at once instead of piling up.
  */
 import { queueFull, shuttingDown } from './errors';
 
@@ -15,19 +15,22 @@ interface Waiter {
 
 export class Scheduler {
   private readonly waiting: Waiter[] = [];
-  private busy = false;
+  private running = 0;
   private closed = false;
 
-  constructor(private readonly maxQueue: number) {}
+  constructor(
+    private readonly maxQueue: number,
+    private readonly maxActive = 1,
+  ) {}
 
   /** Requests waiting for their turn (not counting the one running). */
   get queueDepth(): number {
     return this.waiting.length;
   }
 
-  /** Whether a generation is running now. */
-  get active(): boolean {
-    return this.busy;
+  /** Generations running now. */
+  get active(): number {
+    return this.running;
   }
 
   /**
@@ -38,8 +41,8 @@ export class Scheduler {
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (this.closed) return Promise.reject(shuttingDown());
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (!this.busy) {
-      this.busy = true;
+    if (this.running < this.maxActive && this.waiting.length === 0) {
+      this.running++;
       return Promise.resolve(this.releaser());
     }
     if (this.waiting.length >= this.maxQueue) return Promise.reject(queueFull());
@@ -72,7 +75,7 @@ export class Scheduler {
       released = true;
       const next = this.waiting.shift();
       if (!next) {
-        this.busy = false;
+        this.running--;
         return;
       }
       if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);

@@ -92,6 +92,34 @@ class EvaluateWorker final : public PromiseWorker {
   std::vector<float> logits_;
 };
 
+// decodeBatch(sequences, tokens): one forward pass advancing every sequence by
+// its token; logits [n, vocab]. Sequences that have no state yet get one here.
+class DecodeBatchWorker final : public PromiseWorker {
+ public:
+  DecodeBatchWorker(Napi::Env env, std::shared_ptr<nemotron::Engine> engine, std::vector<std::shared_ptr<SequenceBox>> boxes,
+                    std::vector<int32_t> tokens)
+      : PromiseWorker(env), engine_(std::move(engine)), boxes_(std::move(boxes)), tokens_(std::move(tokens)) {}
+
+ protected:
+  void run() override {
+    std::vector<nemotron::DecodeItem> items;
+    for (size_t i = 0; i < boxes_.size(); ++i) {
+      if (boxes_[i]->engine != engine_)
+        throw nemotron::Error(nemotron::ErrorCode::InvalidArgument, "decodeBatch: a sequence belongs to another model");
+      items.push_back(nemotron::DecodeItem{&boxes_[i]->get(), tokens_[i]});
+    }
+    logits_.resize(boxes_.size() * static_cast<size_t>(engine_->config().vocab_size));
+    engine_->decode(items, logits_.data());
+  }
+  Napi::Value resolve_value(Napi::Env env) override { return to_float32_array(env, logits_); }
+
+ private:
+  std::shared_ptr<nemotron::Engine> engine_;
+  std::vector<std::shared_ptr<SequenceBox>> boxes_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> logits_;
+};
+
 }  // namespace
 
 void ModelWrap::init(Napi::Env env) {
@@ -99,6 +127,7 @@ void ModelWrap::init(Napi::Env env) {
                                     {InstanceMethod<&ModelWrap::info>("info"),
                                      InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
                                      InstanceMethod<&ModelWrap::evaluate>("evaluate"),
+                                     InstanceMethod<&ModelWrap::decode_batch>("decodeBatch"),
                                      InstanceMethod<&ModelWrap::dispose>("dispose")});
   addon_data(env).model_ctor = Napi::Persistent(ctor);
 }
@@ -149,6 +178,19 @@ Napi::Value ModelWrap::evaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto engine = live(env);
   return queue_worker<EvaluateWorker>(env, std::move(engine), read_tokens(info[0]));
+}
+
+Napi::Value ModelWrap::decode_batch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto engine = live(env);
+  if (!info[0].IsArray()) throw make_error(env, "ERR_INVALID_ARGUMENT", "decodeBatch: sequences must be an array");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<std::shared_ptr<SequenceBox>> boxes;
+  for (uint32_t i = 0; i < list.Length(); ++i) boxes.push_back(SequenceWrap::unwrap_box(list.Get(i)));
+  std::vector<int32_t> tokens = read_tokens(info[1]);
+  if (tokens.size() != boxes.size() || boxes.empty())
+    throw make_error(env, "ERR_INVALID_ARGUMENT", "decodeBatch: one token per sequence, at least one sequence");
+  return queue_worker<DecodeBatchWorker>(env, std::move(engine), std::move(boxes), std::move(tokens));
 }
 
 Napi::Value ModelWrap::dispose(const Napi::CallbackInfo& info) {

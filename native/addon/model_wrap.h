@@ -20,6 +20,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value info(const Napi::CallbackInfo& info);
   Napi::Value create_sequence(const Napi::CallbackInfo& info);
   Napi::Value evaluate(const Napi::CallbackInfo& info);
+  Napi::Value decode_batch(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<nemotron::Engine> engine_;

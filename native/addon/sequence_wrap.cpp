@@ -95,6 +95,13 @@ Napi::Object SequenceWrap::create(Napi::Env env, std::shared_ptr<SequenceBox> bo
 
 SequenceWrap::SequenceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequenceWrap>(info) {}
 
+std::shared_ptr<SequenceBox> SequenceWrap::unwrap_box(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addon_data(env).sequence_ctor.Value()))
+    throw make_error(env, "ERR_INVALID_ARGUMENT", "expected a sequence of this model");
+  return SequenceWrap::Unwrap(v.As<Napi::Object>())->live(env);
+}
+
 std::shared_ptr<SequenceBox> SequenceWrap::live(Napi::Env env) const {
   if (!box_) throw make_error(env, "ERR_DISPOSED", "this sequence was disposed");
   return box_;

@@ -12,6 +12,8 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
  public:
   static void init(Napi::Env env);
   static Napi::Object create(Napi::Env env, std::shared_ptr<SequenceBox> box);
+  // The live box behind a JS sequence object (throws a JS error when it is not one, or disposed).
+  static std::shared_ptr<SequenceBox> unwrap_box(const Napi::Value& v);
   explicit SequenceWrap(const Napi::CallbackInfo& info);
 
  private:

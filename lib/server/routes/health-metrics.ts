@@ -6,10 +6,10 @@ import type { ServerContext } from '../context';
 export function registerHealthAndMetrics(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/health', async (_req, reply) => {
     if (ctx.closing.aborted) return reply.status(503).send({ status: 'shutting_down' });
-    return { status: 'ok', model: ctx.modelName, queue_depth: ctx.scheduler.queueDepth, active: ctx.scheduler.active ? 1 : 0 };
+    return { status: 'ok', model: ctx.modelName, queue_depth: ctx.scheduler.queueDepth, active: ctx.scheduler.active };
   });
   app.get('/metrics', async (_req, reply) => {
-    const text = ctx.metrics.render({ queueDepth: ctx.scheduler.queueDepth, active: ctx.scheduler.active ? 1 : 0 });
+    const text = ctx.metrics.render({ queueDepth: ctx.scheduler.queueDepth, active: ctx.scheduler.active });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });
 }
