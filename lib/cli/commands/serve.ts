@@ -24,6 +24,7 @@ const spec = {
     threads: { kind: 'number', integer: true, min: 1, help: 'CPU threads (default: all cores)' },
     'context-size': { kind: 'number', integer: true, min: 16, help: 'context size per request' },
     'max-queue': { kind: 'number', integer: true, min: 0, help: 'most waiting requests before 429 (default 64)' },
+    'max-concurrent': { kind: 'number', integer: true, min: 1, help: 'generations run at once, batched together (default 8)' },
     'max-tokens': { kind: 'number', integer: true, min: 1, help: 'default max_tokens when a request gives none' },
   },
 } as const;
@@ -62,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     apiKey: o['api-key'] ?? process.env.NEMOTRON_API_KEY ?? undefined,
     modelName: o['model-name'],
     maxQueue: o['max-queue'],
+    maxConcurrent: o['max-concurrent'],
     defaultMaxTokens: o['max-tokens'],
   });
   const name = o['model-name'] ?? path.basename(model.dir);
