@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../test_framework.h"
+#include "cuda_test_util.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/attention_bench.h"
 #include "backend/cuda/cuda_ops.h"
@@ -29,27 +30,7 @@ using namespace nemotron_test;
 
 namespace {
 
-bool have_cuda_device() {
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess) {
-    skip(std::string("no CUDA device: ") + cudaGetErrorString(e));
-    return false;
-  }
-  if (count == 0) {
-    skip("no CUDA device: cudaGetDeviceCount found 0 devices");
-    return false;
-  }
-  return true;
-}
 
-void cu(cudaError_t e, const char* what, int line) {
-  if (e != cudaSuccess) {
-    record_failure(__FILE__, line, std::string(what) + ": " + cudaGetErrorString(e));
-    throw RequireFailed{};
-  }
-}
-#define CU(x) cu((x), #x, __LINE__)
 
 template <typename T>
 struct DevBuf {
@@ -205,7 +186,7 @@ const Shape k9B{40, 8, 128};
 }  // namespace
 
 TEST(cuda_attention_9b_prefill) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   uint64_t seed = 100;
   for (int64_t T : {1, 7, 130, 1000})
     for (int64_t past : {int64_t(0), int64_t(1), T == 1000 ? int64_t(1500) : int64_t(300)})
@@ -213,7 +194,7 @@ TEST(cuda_attention_9b_prefill) {
 }
 
 TEST(cuda_attention_9b_decode) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   run_case(k9B, {{1, 4096}}, 201);
   run_case(k9B, {{1, 4096}}, 202, 8.0f);  // peaked softmax
   // Decode for several sequences of different lengths in one call (split-KV
@@ -224,13 +205,13 @@ TEST(cuda_attention_9b_decode) {
 }
 
 TEST(cuda_attention_9b_mixed_spans) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   run_case(k9B, {{1, 4096}, {7, 100}, {130, 0}, {1, 0}, {64, 64}, {3, 2000}}, 301);
   run_case(k9B, {{200, 0}, {1, 300}}, 302);
 }
 
 TEST(cuda_attention_odd_shapes) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   // 16/8: small padded tiles; 7: scalar loads (head_dim % 4 != 0); 64 and 256:
   // their own tile shapes; 96: padded 128 tiles; 40/1: a GQA group of 40.
   const Shape shapes[] = {{4, 2, 16}, {5, 1, 8}, {8, 2, 64}, {4, 2, 256}, {3, 3, 7}, {6, 2, 96}, {40, 1, 32}};
@@ -246,7 +227,7 @@ TEST(cuda_attention_odd_shapes) {
 TEST(cuda_attention_incremental) {
   // Prefill in pieces then token-by-token decode, each call on the cache the
   // previous one left (the GPU cache is never re-uploaded), vs one CPU pass.
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   const Shape s{8, 2, 128};
   const int64_t T = 300, qw = s.qh * s.hd, kvw = s.kvh * s.hd;
   std::vector<float> q(T * qw), k(T * kvw), v(T * kvw);
@@ -299,7 +280,7 @@ TEST(cuda_attention_incremental) {
 }
 
 TEST(cuda_attention_bench_hook) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   const double ms = cuda::cuda_attention_time_ms(1, 4096, 5);
   CHECK(ms > 0 && ms < 1000);
   const double ms2 = cuda::cuda_attention_time_ms(130, 200, 2);

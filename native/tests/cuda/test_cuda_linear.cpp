@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../test_framework.h"
+#include "cuda_test_util.h"
 #include "backend/cpu/linear.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/linear_bench.h"
@@ -26,22 +27,6 @@ using namespace nemotron_test;
 
 namespace {
 
-// True when a CUDA device can be used; otherwise tells the test framework why
-// (no driver, no device) so the test is reported as skipped, not passed.
-bool have_device() {
-  int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    skip(std::string("no CUDA device: cudaGetDeviceCount: ") + cudaGetErrorString(err));
-    return false;
-  }
-  if (count == 0) {
-    skip("no CUDA device: cudaGetDeviceCount returned 0");
-    return false;
-  }
-  return true;
-}
 
 struct DevBuf {
   void* p = nullptr;
@@ -268,7 +253,7 @@ void report(const char* test) {
 
 // The NemotronH-Nano-9B-v2 projections (out x in), bf16 as in the checkpoint.
 TEST(cuda_linear_nemotron_nano_shapes) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   const struct {
     const char* name;
     int64_t n, k;
@@ -284,7 +269,7 @@ TEST(cuda_linear_nemotron_nano_shapes) {
 
 // lm_head: 131072 x 4480 (1.2 GB of bf16), decoded one token at a time.
 TEST(cuda_linear_lm_head_decode) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   check_weights(DType::BF16, 131072, 4480, 0, {{1, 0, 0, false}, {2, 4, 3, true}}, 77);
   report("lm_head");
 }
@@ -293,7 +278,7 @@ TEST(cuda_linear_lm_head_decode) {
 // 128x128 tiles, misaligned weights (2-byte offset -> scalar loads) and x
 // (ldx % 4 != 0), for every row regime.
 TEST(cuda_linear_odd_shapes_bf16) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   const std::vector<RowCase> rows = {{1, 0, 0, true},   {3, 1, 0, false}, {7, 0, 5, true},   {16, 3, 3, true},
                                      {17, 1, 1, false}, {100, 0, 0, true}, {512, 2, 0, false}, {129, 4, 4, true}};
   const int64_t shapes[][2] = {{7, 13}, {300, 513}, {1, 1}, {129, 33}, {128, 32}, {255, 8}, {64, 4488}};
@@ -305,7 +290,7 @@ TEST(cuda_linear_odd_shapes_bf16) {
 
 // f16 and f32 weights (GEMV and the exact SIMT GEMM), aligned and not.
 TEST(cuda_linear_f16_f32_weights) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   const std::vector<RowCase> rows = {{1, 0, 0, true}, {5, 3, 2, false}, {16, 0, 0, false}, {17, 4, 1, true},
                                      {100, 1, 0, true}};
   const int64_t shapes[][2] = {{7, 13}, {300, 513}, {65, 4480}};
@@ -319,7 +304,7 @@ TEST(cuda_linear_f16_f32_weights) {
 
 // in = 0: the sum is empty, so out = bias (or 0); no weight is read.
 TEST(cuda_linear_empty_inner_dimension) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   Stream stream;
   const float bias[3] = {1, 2, 3};
   for (int64_t rows : {1, 40}) {
@@ -356,7 +341,7 @@ TEST(cuda_check_maps_errors) {
 // The benchmark hook runs and reports a plausible bandwidth for decode (the
 // numbers are informational; the bench binary records them).
 TEST(cuda_linear_bench_hook) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   const double ms1 = cuda::cuda_linear_time_ms(1, 22656, 4480, 20);
   const double ms512 = cuda::cuda_linear_time_ms(512, 22656, 4480, 10);
   CHECK(ms1 > 0);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "../test_framework.h"
+#include "cuda_test_util.h"
 #include "../test_util.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cuda_ops.h"
@@ -38,29 +39,7 @@ using namespace nemotron_test;
 
 namespace {
 
-// True when a device can run kernels; otherwise records the skip reason.
-bool have_device() {
-  int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    skip(std::string("no CUDA device: ") + cudaGetErrorString(err));
-    return false;
-  }
-  if (count == 0) {
-    skip("no CUDA device: cudaGetDeviceCount returned 0");
-    return false;
-  }
-  return true;
-}
 
-#define CUDA_REQUIRE(call)                                                                                  \
-  do {                                                                                                      \
-    const cudaError_t nt_err = (call);                                                                      \
-    if (nt_err != cudaSuccess) {                                                                            \
-      nemotron_test::record_failure(__FILE__, __LINE__, std::string(#call ": ") + cudaGetErrorString(nt_err)); \
-      throw nemotron_test::RequireFailed{};                                                                 \
-    }                                                                                                       \
-  } while (0)
 
 // A device copy of a host vector, freed on scope exit.
 struct DevBuf {
@@ -193,7 +172,7 @@ void check_conv(ThreadPool& pool, int64_t C, int64_t K, bool with_bias, int64_t 
 }  // namespace
 
 TEST(cuda_conv1d_silu_matches_cpu) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   ThreadPool pool(4);
   // 9B: conv_dim 12288, K 4, xBC inside zxbcdt (ldx 22656); spans shorter than,
   // equal to and longer than K-1, a decode row among them
@@ -311,7 +290,7 @@ void check_scan(ThreadPool& pool, const ScanShape& c, const std::vector<int64_t>
 }  // namespace
 
 TEST(cuda_ssm_scan_matches_cpu_small_shapes) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   ThreadPool pool(4);
   // groups 1, head_dim 5, chunk 8; one span per interesting length in one call
   const std::vector<int64_t> lens = {1, 7, 7 /* chunk-1 */, 8, 9, 300, 1};
@@ -324,7 +303,7 @@ TEST(cuda_ssm_scan_matches_cpu_small_shapes) {
 }
 
 TEST(cuda_ssm_scan_matches_cpu_9b_shapes) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   ThreadPool pool(8);
   // heads 128, head_dim 80, groups 8, state 128, chunk 128 (spec §1.2)
   check_scan(pool, {128, 80, 8, 128, 128}, {1, 7, 127, 128, 129, 300}, 21);
@@ -370,7 +349,7 @@ void check_norm(ThreadPool& pool, int64_t rows, int64_t dim, int64_t group_size,
 }  // namespace
 
 TEST(cuda_gated_rms_norm_matches_cpu) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   ThreadPool pool(4);
   // 9B: dim 10240 in 8 groups of 1280, z inside zxbcdt (ld 22656)
   check_norm(pool, 5, 10240, 1280, 22656, false, 31);
@@ -383,7 +362,7 @@ TEST(cuda_gated_rms_norm_matches_cpu) {
 }
 
 TEST(cuda_ssm_scan_bench_entry_runs) {
-  if (!have_device()) return;
+  if (!cuda_device_or_skip()) return;
   // The timing entry point a bench binary uses: runs, and returns a sane time.
   const double ms = cuda::cuda_ssm_scan_time_ms(1024, 3);
   std::printf("  9B-shaped prefill scan, T=1024: %.3f ms\n", ms);

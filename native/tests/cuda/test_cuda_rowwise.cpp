@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../test_framework.h"
+#include "cuda_test_util.h"
 #include "../test_util.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cuda_ops.h"
@@ -26,27 +27,7 @@ using namespace nemotron_test;
 
 namespace {
 
-bool have_cuda_device() {
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess) {
-    skip(std::string("no CUDA device: ") + cudaGetErrorString(e));
-    return false;
-  }
-  if (count == 0) {
-    skip("no CUDA device: cudaGetDeviceCount found 0 devices");
-    return false;
-  }
-  return true;
-}
 
-void cu(cudaError_t e, const char* what, int line) {
-  if (e != cudaSuccess) {
-    record_failure(__FILE__, line, std::string(what) + ": " + cudaGetErrorString(e));
-    throw RequireFailed{};
-  }
-}
-#define CU(x) cu((x), #x, __LINE__)
 
 // Raw device bytes; `at(off)` gives offset views (to reach the scalar paths).
 struct DevMem {
@@ -82,7 +63,7 @@ std::string ctx(const char* op, int64_t a, int64_t b, size_t off) {
 }  // namespace
 
 TEST(cuda_embed_matches_cpu) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   const int64_t vocab = 50, n = 37;
   std::mt19937 rng(7);
   std::vector<int32_t> ids(n);
@@ -119,7 +100,7 @@ TEST(cuda_embed_matches_cpu) {
 }
 
 TEST(cuda_rms_norm_matches_cpu) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   for (int64_t rows : {1, 7, 33})
     for (int64_t dim : {4480, 1024, 13, 4})
       for (size_t off : {size_t(0), size_t(1)})
@@ -151,7 +132,7 @@ TEST(cuda_rms_norm_matches_cpu) {
 }
 
 TEST(cuda_relu_squared_and_add_match_cpu) {
-  if (!have_cuda_device()) return;
+  if (!cuda_device_or_skip()) return;
   for (int64_t n : {int64_t(1), int64_t(3), int64_t(4), int64_t(4480 * 3 + 1), int64_t(1) << 20, (int64_t(1) << 22) + 5})
     for (size_t off : {size_t(0), size_t(1), size_t(2)}) {
       auto x = random_vec(n, 31 + n % 1000, -2, 2);
