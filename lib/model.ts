@@ -44,6 +44,8 @@ export class Model implements SequenceOwner, ChatHost {
   private chatTemplate: ChatTemplate | undefined;
   /** @internal Continuous batching of decode steps across this model's sequences. */
   readonly batcher: DecodeBatcher;
+  /** @internal Long prompts are prefilled in pieces of this many tokens (loadModel's maxBatchTokens). */
+  readonly prefillPieceTokens: number;
   /** Default context size for sequences and chat sessions. */
   readonly defaultContextSize: number;
 
@@ -55,7 +57,9 @@ export class Model implements SequenceOwner, ChatHost {
     private readonly tok: Tokenizer | undefined,
     contextSize: number | undefined,
     maxBatchSize = 32,
+    maxBatchTokens = 512,
   ) {
+    this.prefillPieceTokens = maxBatchTokens;
     this.handle = handle;
     this.nativeInfo = handle.info();
     this.batcher = new DecodeBatcher(this.queue, (hs, ts) => this.live().decodeBatch(hs, ts), this.nativeInfo.vocabSize, maxBatchSize);
@@ -202,7 +206,7 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
     // The native loader validated config.json; parse it again here to expose every field.
     const config = parseHfJson(fs.readFileSync(path.join(absDir, 'config.json'), 'utf8')) as ModelConfig;
     const tokenizer = fs.existsSync(path.join(absDir, 'tokenizer.json')) ? await Tokenizer.fromDir(absDir) : undefined;
-    return new Model(handle, absDir, config, tokenizer, opts.contextSize, opts.maxBatchSize);
+    return new Model(handle, absDir, config, tokenizer, opts.contextSize, opts.maxBatchSize, opts.maxBatchTokens);
   } catch (err) {
     handle.dispose();
     throw err;

@@ -15,6 +15,8 @@ export interface SequenceOwner {
   readonly queue: TaskQueue;
   /** Batches this decode step with other sequences' pending steps. */
   submitDecode(req: DecodeRequest): void;
+  /** Longer prompts are fed in pieces of this many tokens, each its own queued task. */
+  readonly prefillPieceTokens: number;
   assertLive(): void;
   adopt(seq: Sequence): void;
   release(seq: Sequence): void;
@@ -54,7 +56,26 @@ export class Sequence {
   async prefill(tokens: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
     const ids = toTokenArray(tokens, this.owner.vocabSize, 'prefill');
     if (ids.length === 0) throw new RangeError('prefill: tokens must not be empty');
-    return this.run('prefill', ids.length, (h) => h.prefill(ids, options.allLogits === true));
+    const all = options.allLogits === true;
+    const piece = this.owner.prefillPieceTokens;
+    if (ids.length <= piece) return this.run('prefill', ids.length, (h) => h.prefill(ids, all));
+    // A long prompt goes in pieces, each a separate task on the model's queue, so
+    // other sequences' decode steps (batched) run between them instead of waiting
+    // for the whole prompt. The state carries over exactly between pieces.
+    this.checkRoom('prefill', ids.length);
+    const parts: Float32Array[] = [];
+    for (let start = 0; start < ids.length; start += piece) {
+      const part = ids.subarray(start, Math.min(ids.length, start + piece));
+      parts.push(await this.run('prefill', part.length, (h) => h.prefill(part, all)));
+    }
+    if (!all) return parts[parts.length - 1];
+    const out = new Float32Array(ids.length * this.owner.vocabSize);
+    let offset = 0;
+    for (const p of parts) {
+      out.set(p, offset);
+      offset += p.length;
+    }
+    return out;
   }
 
   /** Feeds one token; resolves to the logits for the next position. */

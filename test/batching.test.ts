@@ -86,3 +86,31 @@ describeWithFixtures('continuous batching (CPU)', () => {
     ok.dispose();
   });
 });
+
+describeWithFixtures('long prompts do not stall other streams', () => {
+  test('decode steps of another sequence run between the pieces of a long prefill; results are exact', async () => {
+    const fx = loadFixture('tiny-nemotron-h')!;
+    // pieces of 32 tokens, so a 160-token prompt is 5 queued tasks
+    const model = await loadModel(fx.dir, { device: 'cpu', maxBatchTokens: 32 });
+    const lp = fx.manifest.cases.long_prompt;
+    const s = fx.manifest.cases.batch.sessions[0];
+    const other = model.createSequence({ contextSize: 64 });
+    let logits = await other.prefill(s.prompt_ids);
+    const long = model.createSequence({ contextSize: 256 });
+    const events: string[] = [];
+    const prefill = long.prefill(lp.prompt_ids, { allLogits: true }).then((l) => {
+      events.push('prefill done');
+      return l;
+    });
+    for (let j = 0; j < 4; j++) {
+      logits = await other.decode(s.greedy_ids[j]);
+      events.push(`step ${j}`);
+    }
+    const all = await prefill;
+    expect(events.indexOf('step 0')).toBeLessThan(events.indexOf('prefill done')); // the stream was not stalled
+    expect(maxAbsDiff(all, fx.golden(lp.logits.file))).toBeLessThanOrEqual(1e-3); // and the prompt is exact
+    expect(long.length).toBe(lp.prompt_ids.length);
+    expect(maxAbsDiff(logits, row(fx.golden(s.greedy_step_logits.file), 4, fx.vocab))).toBeLessThanOrEqual(1e-3);
+    model.dispose();
+  });
+});
