@@ -148,8 +148,10 @@ describeChat('chat sessions', () => {
       const thinkEnd = model.tokenizer.special.thinkEnd!;
       const reply = await chat.send('q', {
         maxTokens: 10,
+        seed: 5,
         logitsProcessor: (l, ctx) => {
           l[eot()] = -Infinity;
+          if (ctx.step < 3) l[thinkEnd] = -Infinity; // only the chosen step may end the thought
           if (ctx.step === 3) l[thinkEnd] = 1e6;
         },
       });
@@ -162,12 +164,16 @@ describeChat('chat sessions', () => {
       const chat = model.createChatSession({ thinking: { maxTokens: 4, graceTokens: 5 } });
       const nl = enc('\n');
       expect(nl.length).toBe(1);
+      // every token whose text holds a newline (not only "\n" itself) would end the grace window
+      const withNewline: number[] = [];
+      for (let id = 0; id < model.tokenizer.vocabSize; id++) if (model.tokenizer.decode([id]).includes('\n')) withNewline.push(id);
       const reply = await chat.send('q', {
         maxTokens: 9,
+        seed: 3,
         logitsProcessor: (l, ctx) => {
           l[eot()] = -Infinity;
           l[model.tokenizer.special.thinkEnd!] = -Infinity;
-          if (ctx.step < 6) l[nl[0]] = -Infinity;
+          if (ctx.step < 6) for (const id of withNewline) l[id] = -Infinity;
           if (ctx.step === 6) l[nl[0]] = 1e6;
         },
       });
