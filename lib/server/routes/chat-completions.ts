@@ -9,8 +9,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { TokenLogprob } from '../../chat/logprobs';
 import type { ChatReply, SendOptions } from '../../chat/session';
-import { ClientGoneError, checkModel, type ServerContext } from '../context';
-import { toApiError } from '../errors';
+import { checkModel, type ServerContext } from '../context';
+import { streamInSlot } from '../stream-slot';
 import {
   choiceMessage,
   choiceSeed,
@@ -110,9 +110,7 @@ async function streamChat(
     return chunk([{ index, delta: d, logprobs: lp, finish_reason: finish }]);
   };
 
-  let release: (() => void) | undefined;
-  try {
-    release = await ctx.scheduler.acquire(signal);
+  await streamInSlot(ctx, signal, sse, async () => {
     const replies: ChatReply[] = [];
     for (let i = 0; i < plan.n; i++) {
       let opened = false;
@@ -134,11 +132,5 @@ async function streamChat(
       replies.push(r);
     }
     if (includeUsage) sse.send(chunk([], usageOf(replies)));
-    sse.done();
-  } catch (err) {
-    if (err instanceof ClientGoneError || signal.reason instanceof ClientGoneError) return sse.end();
-    sse.fail(toApiError(err));
-  } finally {
-    release?.();
-  }
+  });
 }

@@ -1,8 +1,9 @@
 /** POST /v1/completions: a raw prompt (no chat template) continued by the model. */
 import type { FastifyInstance } from 'fastify';
 
-import { ClientGoneError, checkModel, type ServerContext } from '../context';
-import { badRequest, toApiError, unsupported } from '../errors';
+import { checkModel, type ServerContext } from '../context';
+import { badRequest, unsupported } from '../errors';
+import { streamInSlot } from '../stream-slot';
 import { generateText, type GeneratedText } from '../generate-text';
 import { choiceSeed, newId, nowSeconds, samplingOf } from '../openai-mapping';
 import { completionRequest, parseBody } from '../request-schemas';
@@ -81,9 +82,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
       choices,
       ...(includeUsage ? { usage: u ?? null } : {}),
     });
-    let release: (() => void) | undefined;
-    try {
-      release = await ctx.scheduler.acquire(signal);
+    await streamInSlot(ctx, signal, sse, async () => {
       const gs: GeneratedText[] = [];
       for (let i = 0; i < n; i++) {
         if (echo) sse.send(chunk([choice(i, echo, null)]));
@@ -93,12 +92,6 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         gs.push(g);
       }
       if (includeUsage) sse.send(chunk([], usage(gs)));
-      sse.done();
-    } catch (err) {
-      if (err instanceof ClientGoneError || signal.reason instanceof ClientGoneError) return sse.end();
-      sse.fail(toApiError(err));
-    } finally {
-      release?.();
-    }
+    });
   });
 }
