@@ -33,12 +33,6 @@ namespace cuda {
 
 namespace {
 
-// Local so this file links whichever file ends up defining cuda::check.
-void ck(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    fail(ErrorCode::Internal, std::string("CUDA attention: ") + what + ": " + cudaGetErrorString(err));
-}
-
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kThreads = 256;  // a 16 x 16 grid of threads over (rows, columns)
 constexpr int kMaxSplits = 256;
@@ -383,8 +377,8 @@ DeviceInfo device_info(int dev) {
   auto it = g_dev.find(dev);
   if (it != g_dev.end()) return it->second;
   DeviceInfo d;
-  ck(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev), "multiprocessor count");
-  ck(cudaDeviceGetAttribute(&d.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "shared memory limit");
+  cuda::check(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev), "attention: multiprocessor count");
+  cuda::check(cudaDeviceGetAttribute(&d.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "attention: shared memory limit");
   g_dev[dev] = d;
   return d;
 }
@@ -401,9 +395,9 @@ cudaMemPool_t workspace_pool(int dev) {
   props.location.type = cudaMemLocationTypeDevice;
   props.location.id = dev;
   cudaMemPool_t pool;
-  ck(cudaMemPoolCreate(&pool, &props), "cudaMemPoolCreate");
+  cuda::check(cudaMemPoolCreate(&pool, &props), "attention: cudaMemPoolCreate");
   uint64_t keep = UINT64_MAX;
-  ck(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "pool release threshold");
+  cuda::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "attention: pool release threshold");
   g_pools[dev] = pool;
   return pool;
 }
@@ -418,13 +412,13 @@ void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
     static std::unordered_map<int, bool> done;
     std::lock_guard<std::mutex> lk(mu);
     if (!done[dev]) {
-      ck(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::SMEM_BYTES)),
+      cuda::check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::SMEM_BYTES)),
          "raise attention shared memory");
       done[dev] = true;
     }
   }
   kern<<<grid, kThreads, T::SMEM_BYTES, stream>>>(p);
-  ck(cudaGetLastError(), "attention kernel launch");
+  cuda::check(cudaGetLastError(), "attention kernel launch");
 }
 
 // Row-tile height: small when the longest span has few (token, head) rows (decode),
@@ -496,7 +490,7 @@ void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int
   const int64_t rows_ws = static_cast<int64_t>(nsplits) * nspans * max_n * a.q_heads;
   const size_t bytes = sizeof(float) * static_cast<size_t>(rows_ws) * (a.head_dim + 2);
   void* ws = nullptr;
-  ck(cudaMallocFromPoolAsync(&ws, bytes, workspace_pool(dev), stream), "attention workspace");
+  cuda::check(cudaMallocFromPoolAsync(&ws, bytes, workspace_pool(dev), stream), "attention workspace");
   p.ws_acc = static_cast<float*>(ws);
   p.ws_ml = p.ws_acc + rows_ws * a.head_dim;
   S::launch(small, p, grid, dev, stream);
@@ -504,8 +498,8 @@ void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int
                    128, 0, stream>>>(p.ws_acc, p.ws_ml, spans, nspans, static_cast<int>(max_n),
                                      static_cast<int>(a.q_heads), static_cast<int>(a.head_dim), p.qw,
                                      static_cast<int>(nsplits), a.out);
-  ck(cudaGetLastError(), "attention combine launch");
-  ck(cudaFreeAsync(ws, stream), "free attention workspace");
+  cuda::check(cudaGetLastError(), "attention combine launch");
+  cuda::check(cudaFreeAsync(ws, stream), "attention: free workspace");
 }
 
 }  // namespace
@@ -520,10 +514,10 @@ void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t
   const bool vec_src = kvw % 4 == 0 && ((reinterpret_cast<uintptr_t>(a.k) | reinterpret_cast<uintptr_t>(a.v)) & 15) == 0;
   append_kv_kernel<<<dim3(static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)), 128, 0, stream>>>(
       a.k, a.v, spans, kvw, vec_src);
-  ck(cudaGetLastError(), "append kv launch");
+  cuda::check(cudaGetLastError(), "attention: append kv launch");
 
   int dev = 0;
-  ck(cudaGetDevice(&dev), "cudaGetDevice");
+  cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
   const DeviceInfo di = device_info(dev);
   // Specialised tile shapes for head_dim 64 and 128 (the 9B); other head dims run
   // on the next padded shape (zero padding, same code).
@@ -565,24 +559,24 @@ double cuda_attention_time_ms(int64_t q_len, int64_t past, int iters) {
     if (st) cudaStreamDestroy(st);
   };
   try {
-    ck(cudaMalloc(&q, sizeof(float) * q_len * qw), "malloc q");
-    ck(cudaMalloc(&k, sizeof(float) * q_len * kvw), "malloc k");
-    ck(cudaMalloc(&v, sizeof(float) * q_len * kvw), "malloc v");
-    ck(cudaMalloc(&out, sizeof(float) * q_len * qw), "malloc out");
-    ck(cudaMalloc(&kc, sizeof(float) * cap * kvw), "malloc k cache");
-    ck(cudaMalloc(&vc, sizeof(float) * cap * kvw), "malloc v cache");
-    ck(cudaMalloc(&dspan, sizeof(DevSpan)), "malloc span");
-    ck(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream");
-    ck(cudaEventCreate(&e0), "event");
-    ck(cudaEventCreate(&e1), "event");
+    cuda::check(cudaMalloc(&q, sizeof(float) * q_len * qw), "attention: malloc q");
+    cuda::check(cudaMalloc(&k, sizeof(float) * q_len * kvw), "attention: malloc k");
+    cuda::check(cudaMalloc(&v, sizeof(float) * q_len * kvw), "attention: malloc v");
+    cuda::check(cudaMalloc(&out, sizeof(float) * q_len * qw), "attention: malloc out");
+    cuda::check(cudaMalloc(&kc, sizeof(float) * cap * kvw), "attention: malloc k cache");
+    cuda::check(cudaMalloc(&vc, sizeof(float) * cap * kvw), "attention: malloc v cache");
+    cuda::check(cudaMalloc(&dspan, sizeof(DevSpan)), "attention: malloc span");
+    cuda::check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "attention: stream");
+    cuda::check(cudaEventCreate(&e0), "attention: event");
+    cuda::check(cudaEventCreate(&e1), "attention: event");
     fill_kernel<<<1024, 256, 0, st>>>(q, q_len * qw, 1, 2.f);
     fill_kernel<<<1024, 256, 0, st>>>(k, q_len * kvw, 2, 1.f);
     fill_kernel<<<1024, 256, 0, st>>>(v, q_len * kvw, 3, 1.f);
     fill_kernel<<<1024, 256, 0, st>>>(kc, cap * kvw, 4, 1.f);
     fill_kernel<<<1024, 256, 0, st>>>(vc, cap * kvw, 5, 1.f);
-    ck(cudaGetLastError(), "fill");
+    cuda::check(cudaGetLastError(), "attention: fill");
     DevSpan hs{0, q_len, past, nullptr, nullptr, kc, vc, cap};
-    ck(cudaMemcpyAsync(dspan, &hs, sizeof(hs), cudaMemcpyHostToDevice, st), "copy span");
+    cuda::check(cudaMemcpyAsync(dspan, &hs, sizeof(hs), cudaMemcpyHostToDevice, st), "attention: copy span");
     AttentionArgs a;
     a.q_heads = qh;
     a.kv_heads = kvh;
@@ -594,12 +588,12 @@ double cuda_attention_time_ms(int64_t q_len, int64_t past, int iters) {
     a.out = out;
     // Re-appending the same rows each call is idempotent, so every call sees the same state.
     for (int i = 0; i < 3; ++i) attention(a, dspan, 1, q_len, cap, st);
-    ck(cudaEventRecord(e0, st), "record");
+    cuda::check(cudaEventRecord(e0, st), "attention: record");
     for (int i = 0; i < iters; ++i) attention(a, dspan, 1, q_len, cap, st);
-    ck(cudaEventRecord(e1, st), "record");
-    ck(cudaEventSynchronize(e1), "sync");
+    cuda::check(cudaEventRecord(e1, st), "attention: record");
+    cuda::check(cudaEventSynchronize(e1), "attention: sync");
     float ms = 0;
-    ck(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
+    cuda::check(cudaEventElapsedTime(&ms, e0, e1), "attention: elapsed");
     release();
     return static_cast<double>(ms) / std::max(iters, 1);
   } catch (...) {

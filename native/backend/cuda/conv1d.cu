@@ -24,10 +24,6 @@ constexpr int kConvThreads = 256;
 // grid.y is capped (65535); rows beyond it are covered by a grid-stride loop.
 constexpr int64_t kMaxGridY = 65535;
 
-void conv_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) fail(ErrorCode::Internal, std::string(what) + ": " + cudaGetErrorString(err));
-}
-
 __device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
 
 __global__ void conv_out_kernel(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w,
@@ -77,11 +73,11 @@ void conv1d_silu(const ConvArgs& a, const DevSpan* spans, int nspans, int64_t ma
   const unsigned rows = static_cast<unsigned>(max_n < kMaxGridY ? max_n : kMaxGridY);
   conv_out_kernel<<<dim3(cblocks, rows, static_cast<unsigned>(nspans)), kConvThreads, 0, stream>>>(
       a.x, a.ldx, a.weight.data, a.bias.data, a.out, a.channels, a.kernel, spans);
-  conv_check(cudaGetLastError(), "conv1d_silu: output kernel launch");
+  cuda::check(cudaGetLastError(), "conv1d_silu: output kernel launch");
   if (a.kernel > 1) {
     conv_state_kernel<<<dim3(cblocks, static_cast<unsigned>(nspans)), kConvThreads, 0, stream>>>(
         a.x, a.ldx, a.channels, a.kernel, spans);
-    conv_check(cudaGetLastError(), "conv1d_silu: state kernel launch");
+    cuda::check(cudaGetLastError(), "conv1d_silu: state kernel launch");
   }
 }
 

@@ -14,10 +14,6 @@ namespace {
 
 constexpr int kNormThreads = 256;
 
-void norm_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) fail(ErrorCode::Internal, std::string(what) + ": " + cudaGetErrorString(err));
-}
-
 __global__ void gated_rms_norm_kernel(const float* y, const float* __restrict__ z, int64_t ldz, int64_t dim,
                                       int64_t group_size, const float* __restrict__ w, float eps, float* out) {
   const int64_t groups = dim / group_size;
@@ -61,7 +57,7 @@ void gated_rms_norm(const GatedNormArgs& a, int64_t rows, cudaStream_t stream) {
   if (blocks > 0x7fffffff) fail(ErrorCode::Internal, "gated_rms_norm: too many rows");
   gated_rms_norm_kernel<<<static_cast<unsigned>(blocks), kNormThreads, 0, stream>>>(
       a.y, a.z, a.ldz, a.dim, a.group_size, a.weight.data, a.eps, a.out);
-  norm_check(cudaGetLastError(), "gated_rms_norm: kernel launch");
+  cuda::check(cudaGetLastError(), "gated_rms_norm: kernel launch");
 }
 
 }  // namespace cuda

@@ -18,12 +18,6 @@ namespace cuda {
 
 namespace {
 
-// Local so this file links whichever file ends up defining cuda::check.
-void ck(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    fail(ErrorCode::Internal, std::string("CUDA ") + what + ": " + cudaGetErrorString(err));
-}
-
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // Widening loads; bf16 is the top half of an fp32 (exact), f16 converts exactly.
@@ -198,7 +192,7 @@ void embed(const Matrix& table, const int32_t* ids, int64_t n, float* out, cudaS
     case DType::BF16: launch_embed<DType::BF16>(table, ids, n, out, stream); break;
     case DType::F16: launch_embed<DType::F16>(table, ids, n, out, stream); break;
   }
-  ck(cudaGetLastError(), "embed launch");
+  cuda::check(cudaGetLastError(), "embed launch");
 }
 
 void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, float eps, float* out, cudaStream_t stream) {
@@ -212,7 +206,7 @@ void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, float e
     rms_norm_kernel<true><<<grid, threads, 0, stream>>>(x, rows, dim, w, eps, out);
   else
     rms_norm_kernel<false><<<grid, threads, 0, stream>>>(x, rows, dim, w, eps, out);
-  ck(cudaGetLastError(), "rms_norm launch");
+  cuda::check(cudaGetLastError(), "rms_norm launch");
 }
 
 void relu_squared(float* x, int64_t n, cudaStream_t stream) {
@@ -223,7 +217,7 @@ void relu_squared(float* x, int64_t n, cudaStream_t stream) {
     relu_squared_kernel<true><<<elementwise_grid((n + 3) / 4, threads), threads, 0, stream>>>(x, n);
   else
     relu_squared_kernel<false><<<elementwise_grid(n, threads), threads, 0, stream>>>(x, n);
-  ck(cudaGetLastError(), "relu_squared launch");
+  cuda::check(cudaGetLastError(), "relu_squared launch");
 }
 
 void add(float* h, const float* y, int64_t n, cudaStream_t stream) {
@@ -234,7 +228,7 @@ void add(float* h, const float* y, int64_t n, cudaStream_t stream) {
     add_kernel<true><<<elementwise_grid((n + 3) / 4, threads), threads, 0, stream>>>(h, y, n);
   else
     add_kernel<false><<<elementwise_grid(n, threads), threads, 0, stream>>>(h, y, n);
-  ck(cudaGetLastError(), "add launch");
+  cuda::check(cudaGetLastError(), "add launch");
 }
 
 }  // namespace cuda

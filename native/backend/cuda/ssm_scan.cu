@@ -30,10 +30,6 @@ namespace nemotron {
 namespace cuda {
 namespace {
 
-void scan_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) fail(ErrorCode::Internal, std::string(what) + ": " + cudaGetErrorString(err));
-}
-
 // ScanArgs flattened to plain pointers for the kernel parameter block.
 struct ScanParams {
   int64_t heads, head_dim, groups, state;
@@ -183,7 +179,7 @@ void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n
     dispatch_rows<8>(p, spans, nspans, stream);
   else
     fail(ErrorCode::Internal, "ssm_scan: state > 256 is not supported by the CUDA scan");
-  scan_check(cudaGetLastError(), "ssm_scan: kernel launch");
+  cuda::check(cudaGetLastError(), "ssm_scan: kernel launch");
 }
 
 // ---- benchmark entry point (mamba_bench.h)
@@ -196,8 +192,8 @@ float* upload_random(size_t n, uint32_t seed, float lo, float hi) {
   std::vector<float> h(n);
   for (auto& v : h) v = d(rng);
   float* dev = nullptr;
-  scan_check(cudaMalloc(&dev, n * sizeof(float)), "bench: cudaMalloc");
-  scan_check(cudaMemcpy(dev, h.data(), n * sizeof(float), cudaMemcpyHostToDevice), "bench: cudaMemcpy");
+  cuda::check(cudaMalloc(&dev, n * sizeof(float)), "bench: cudaMalloc");
+  cuda::check(cudaMemcpy(dev, h.data(), n * sizeof(float), cudaMemcpyHostToDevice), "bench: cudaMemcpy");
   return dev;
 }
 
@@ -234,24 +230,24 @@ double cuda_ssm_scan_time_ms(int64_t T, int iters) {
   a.y = y;
   DevSpan span{0, T, 0, nullptr, state, nullptr, nullptr, 0};
   DevSpan* dspan = nullptr;
-  scan_check(cudaMalloc(&dspan, sizeof(DevSpan)), "bench: cudaMalloc");
-  scan_check(cudaMemcpy(dspan, &span, sizeof(DevSpan), cudaMemcpyHostToDevice), "bench: cudaMemcpy");
+  cuda::check(cudaMalloc(&dspan, sizeof(DevSpan)), "bench: cudaMalloc");
+  cuda::check(cudaMemcpy(dspan, &span, sizeof(DevSpan), cudaMemcpyHostToDevice), "bench: cudaMemcpy");
 
   cudaStream_t stream;
-  scan_check(cudaStreamCreate(&stream), "bench: cudaStreamCreate");
+  cuda::check(cudaStreamCreate(&stream), "bench: cudaStreamCreate");
   cudaEvent_t e0, e1;
-  scan_check(cudaEventCreate(&e0), "bench: cudaEventCreate");
-  scan_check(cudaEventCreate(&e1), "bench: cudaEventCreate");
+  cuda::check(cudaEventCreate(&e0), "bench: cudaEventCreate");
+  cuda::check(cudaEventCreate(&e1), "bench: cudaEventCreate");
   for (int i = 0; i < 2; ++i) ssm_scan(a, dspan, 1, T, stream);  // warm-up: module load, caches
-  scan_check(cudaStreamSynchronize(stream), "bench: warm-up");
+  cuda::check(cudaStreamSynchronize(stream), "bench: warm-up");
   std::vector<double> ms;
   for (int i = 0; i < iters; ++i) {
-    scan_check(cudaEventRecord(e0, stream), "bench: cudaEventRecord");
+    cuda::check(cudaEventRecord(e0, stream), "bench: cudaEventRecord");
     ssm_scan(a, dspan, 1, T, stream);
-    scan_check(cudaEventRecord(e1, stream), "bench: cudaEventRecord");
-    scan_check(cudaEventSynchronize(e1), "bench: cudaEventSynchronize");
+    cuda::check(cudaEventRecord(e1, stream), "bench: cudaEventRecord");
+    cuda::check(cudaEventSynchronize(e1), "bench: cudaEventSynchronize");
     float t = 0;
-    scan_check(cudaEventElapsedTime(&t, e0, e1), "bench: cudaEventElapsedTime");
+    cuda::check(cudaEventElapsedTime(&t, e0, e1), "bench: cudaEventElapsedTime");
     ms.push_back(t);
   }
   std::sort(ms.begin(), ms.end());
