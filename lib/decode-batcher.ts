@@ -83,7 +83,9 @@ export class DecodeBatcher {
       this.stats.batches++;
       this.stats.steps += batch.length;
       this.stats.largest = Math.max(this.stats.largest, batch.length);
-      batch.forEach((r, i) => r.resolve(logits.slice(i * this.vocabSize, (i + 1) * this.vocabSize)));
+      // A batch of one owns the whole array; larger batches get their own copy of their row.
+      if (batch.length === 1) batch[0].resolve(logits);
+      else batch.forEach((r, i) => r.resolve(logits.slice(i * this.vocabSize, (i + 1) * this.vocabSize)));
     } catch (err) {
       if (batch.length === 1) return batch[0].reject(err);
       // The engine checks the whole batch before running it, so nothing advanced: run

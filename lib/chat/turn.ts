@@ -150,9 +150,10 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     }
   };
 
+  const utf8 = new TextDecoder();
   const describe = (t: number) => {
     const bytes = tok.tokenBytes(t);
-    return { token: new TextDecoder().decode(bytes), bytes: [...bytes] };
+    return { token: utf8.decode(bytes), bytes: [...bytes] };
   };
   let logits = input.logits;
   let completion = 0;
