@@ -1,8 +1,8 @@
 /**
  * nemotron-node: NVIDIA Nemotron-Nano-9B-v2 and the NemotronH family from Node.js.
  */
-export { loadModel, Model, type ModelConfig } from './model';
-export { Sequence, type PrefillOptions } from './sequence';
+export { loadModel, Model, type ModelConfig, type MemoryReport } from './model';
+export { Sequence, type PrefillOptions, type DecodeOptions } from './sequence';
 export type { LoadModelOptions, CreateSequenceOptions, LoadProgress } from './options';
 export {
   NemotronError,

@@ -5,9 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { Admission, mib, type Reservation } from './admission';
 import { DisposedError, InvalidArgumentError, fromNative } from './errors';
 import { parseHfJson } from './hf-json';
-import { native, type NativeModel, type NativeModelInfo } from './native';
+import { native, type NativeMemoryPlan, type NativeModel, type NativeModelInfo } from './native';
 import {
   createSequenceOptionsSchema,
   loadModelOptionsSchema,
@@ -35,6 +36,62 @@ export type ModelConfig = Record<string, unknown> & {
 const DEFAULT_CONTEXT = 4096;
 const MAX_DEFAULT_CONTEXT = 32768;
 
+/** Where the model's memory goes and what sequences may still take (bytes). See Model.memory. */
+export interface MemoryReport {
+  device: 'cpu' | 'cuda';
+  /** Weights (CUDA: on the GPU; CPU: mapped from the files). */
+  weightBytes: number;
+  /** Recurrent state of one sequence (conv window + SSM state of every Mamba layer, fp32), fixed. */
+  stateBytesPerSequence: number;
+  /** KV cache per token of context (k + v of every attention layer, fp32). */
+  kvBytesPerToken: number;
+  /** Activation scratch of one forward pass of maxBatchTokens tokens. */
+  activationBytes: number;
+  /** The device's memory now (host RAM for the CPU). */
+  deviceTotalBytes: number;
+  deviceFreeBytes: number;
+  /** What sequences may reserve in total, and how it was derived. */
+  budgetBytes: number;
+  budgetSource: string;
+  /** Reserved now by sequences holding state, how many there are, and how many wait for memory. */
+  reservedBytes: number;
+  activeSequences: number;
+  waitingSequences: number;
+  maxConcurrentSequences: number | null;
+  /** How many sequences of the default context size fit in the budget. */
+  sequencesAtDefaultContext: number;
+}
+
+/** The budget sequences may reserve when loadModel's memoryBudgetBytes is not given. */
+function defaultBudget(p: NativeMemoryPlan): { bytes: number; source: string } {
+  if (p.device === 'cuda') {
+    // CUDA context, the attention workspace pool and fragmentation need headroom.
+    const margin = Math.max(512 * 2 ** 20, 0.05 * p.deviceTotalBytes);
+    const bytes = Math.max(0, Math.floor(p.deviceFreeBytes - p.activationBytes - margin));
+    return {
+      bytes,
+      source: `GPU memory free after loading ${mib(p.deviceFreeBytes)}, less ${mib(p.activationBytes)} of activation scratch and a ${mib(margin)} margin`,
+    };
+  }
+  // Host RAM: the mapped weights' pages count as "available" page cache, so never
+  // count on more than total - weights; keep 10% for the process and the OS.
+  const margin = 0.1 * p.deviceTotalBytes;
+  const usable = Math.min(p.deviceFreeBytes, p.deviceTotalBytes - p.weightBytes);
+  const bytes = Math.max(0, Math.floor(usable - p.activationBytes - margin));
+  return {
+    bytes,
+    source: `host RAM available ${mib(usable)} after the weights, less ${mib(p.activationBytes)} of activation scratch and a ${mib(margin)} margin`,
+  };
+}
+
+export interface ModelLimits {
+  contextSize?: number;
+  maxBatchSize?: number;
+  maxBatchTokens?: number;
+  maxConcurrentSequences?: number;
+  memoryBudgetBytes?: number;
+}
+
 export class Model implements SequenceOwner, ChatHost {
   /** @internal */ readonly queue = new TaskQueue();
   private handle: NativeModel | undefined;
@@ -48,6 +105,8 @@ export class Model implements SequenceOwner, ChatHost {
   readonly prefillPieceTokens: number;
   /** Default context size for sequences and chat sessions. */
   readonly defaultContextSize: number;
+  private readonly plan: NativeMemoryPlan;
+  private readonly admission: Admission;
 
   /** @internal Use loadModel(). */
   constructor(
@@ -55,15 +114,73 @@ export class Model implements SequenceOwner, ChatHost {
     readonly dir: string,
     readonly config: ModelConfig,
     private readonly tok: Tokenizer | undefined,
-    contextSize: number | undefined,
-    maxBatchSize = 32,
-    maxBatchTokens = 512,
+    limits: ModelLimits = {},
   ) {
-    this.prefillPieceTokens = maxBatchTokens;
+    this.prefillPieceTokens = limits.maxBatchTokens ?? 512;
     this.handle = handle;
     this.nativeInfo = handle.info();
-    this.batcher = new DecodeBatcher(this.queue, (hs, ts) => this.live().decodeBatch(hs, ts), this.nativeInfo.vocabSize, maxBatchSize);
-    this.defaultContextSize = contextSize ?? Math.min(this.nativeInfo.maxPositionEmbeddings || DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT);
+    this.batcher = new DecodeBatcher(
+      this.queue,
+      (hs, ts) => this.live().decodeBatch(hs, ts),
+      this.nativeInfo.vocabSize,
+      limits.maxBatchSize ?? 32,
+    );
+    this.defaultContextSize =
+      limits.contextSize ?? Math.min(this.nativeInfo.maxPositionEmbeddings || DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT);
+    this.plan = handle.memoryPlan();
+    const budget =
+      limits.memoryBudgetBytes !== undefined
+        ? { bytes: limits.memoryBudgetBytes, source: "loadModel's memoryBudgetBytes" }
+        : defaultBudget(this.plan);
+    this.admission = new Admission(budget.bytes, limits.maxConcurrentSequences ?? Infinity, budget.source);
+  }
+
+  /**
+   * The memory plan: bytes of weights, per-sequence state, KV per token and
+   * activations; the device's total/free memory; the budget sequences reserve
+   * from (state + KV for their whole context) and what is reserved now.
+   */
+  get memory(): MemoryReport {
+    const live = this.handle ? this.handle.memoryPlan() : this.plan;
+    const a = this.admission;
+    return {
+      device: this.plan.device,
+      weightBytes: this.plan.weightBytes,
+      stateBytesPerSequence: this.plan.stateBytesPerSequence,
+      kvBytesPerToken: this.plan.kvBytesPerToken,
+      activationBytes: this.plan.activationBytes,
+      deviceTotalBytes: live.deviceTotalBytes,
+      deviceFreeBytes: live.deviceFreeBytes,
+      budgetBytes: a.budgetBytes,
+      budgetSource: a.budgetSource,
+      reservedBytes: a.reservedBytes,
+      activeSequences: a.activeSequences,
+      waitingSequences: a.waitingSequences,
+      maxConcurrentSequences: Number.isFinite(a.maxSequences) ? a.maxSequences : null,
+      sequencesAtDefaultContext: Math.floor(a.budgetBytes / this.sequenceBytes(this.defaultContextSize)),
+    };
+  }
+
+  /** Bytes a sequence of this context size reserves: its state plus KV for every token. */
+  sequenceBytes(contextSize: number): number {
+    return this.plan.stateBytesPerSequence + contextSize * this.plan.kvBytesPerToken;
+  }
+
+  /** @internal Waits (FIFO) until memory for a sequence of this context size can be reserved. */
+  admit(contextSize: number, signal?: AbortSignal): Promise<Reservation> {
+    this.live();
+    return this.admission.acquire(this.sequenceBytes(contextSize), this.describe(contextSize), signal);
+  }
+  /** @internal Reserves now or throws OutOfMemoryError. */
+  admitNow(contextSize: number): Reservation {
+    this.live();
+    return this.admission.acquireNow(this.sequenceBytes(contextSize), this.describe(contextSize));
+  }
+  private describe(contextSize: number): string {
+    return (
+      `a sequence of contextSize ${contextSize} (state ${mib(this.plan.stateBytesPerSequence)} + ` +
+      `KV ${mib(contextSize * this.plan.kvBytesPerToken)})`
+    );
   }
 
   /** The model's tokenizer (tokenizer.json in the model directory). Chat sessions need it. */
@@ -134,19 +251,26 @@ export class Model implements SequenceOwner, ChatHost {
     const h = this.live();
     const ids = toTokenArray(tokens, this.vocabSize, 'evaluate');
     if (ids.length === 0) throw new RangeError('evaluate: tokens must not be empty');
-    return this.queue.run(async () => {
-      try {
-        return await h.evaluate(ids);
-      } catch (err) {
-        throw fromNative(err);
-      }
-    });
+    // The temporary sequence holds state + KV for the tokens while it runs.
+    const reservation = await this.admit(ids.length);
+    try {
+      return await this.queue.run(async () => {
+        try {
+          return await h.evaluate(ids);
+        } catch (err) {
+          throw fromNative(err);
+        }
+      });
+    } finally {
+      reservation.release();
+    }
   }
 
   /** Frees the weights and every sequence of this model. Idempotent. */
   dispose(): void {
     if (!this.handle) return;
     for (const s of [...this.sequences]) s.dispose();
+    this.admission.rejectWaiters(new DisposedError('this model was disposed while the sequence waited for memory'));
     this.handle.dispose();
     this.handle = undefined;
   }
@@ -206,7 +330,13 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
     // The native loader validated config.json; parse it again here to expose every field.
     const config = parseHfJson(fs.readFileSync(path.join(absDir, 'config.json'), 'utf8')) as ModelConfig;
     const tokenizer = fs.existsSync(path.join(absDir, 'tokenizer.json')) ? await Tokenizer.fromDir(absDir) : undefined;
-    return new Model(handle, absDir, config, tokenizer, opts.contextSize, opts.maxBatchSize, opts.maxBatchTokens);
+    return new Model(handle, absDir, config, tokenizer, {
+      contextSize: opts.contextSize,
+      maxBatchSize: opts.maxBatchSize,
+      maxBatchTokens: opts.maxBatchTokens,
+      maxConcurrentSequences: opts.maxConcurrentSequences,
+      memoryBudgetBytes: opts.memoryBudgetBytes,
+    });
   } catch (err) {
     handle.dispose();
     throw err;

@@ -33,8 +33,21 @@ export interface NativeSequence {
   dispose(): void;
 }
 
+/** The engine's memory facts (native/engine/engine.h MemoryPlan); bytes. */
+export interface NativeMemoryPlan {
+  device: 'cpu' | 'cuda';
+  weightBytes: number;
+  stateBytesPerSequence: number;
+  kvBytesPerToken: number;
+  activationBytes: number;
+  maxBatchTokens: number;
+  deviceTotalBytes: number;
+  deviceFreeBytes: number;
+}
+
 export interface NativeModel {
   info(): NativeModelInfo;
+  memoryPlan(): NativeMemoryPlan;
   createSequence(contextSize: number): NativeSequence;
   evaluate(tokens: Int32Array): Promise<Float32Array>;
   /** One forward pass advancing every sequence by its token; logits [sequences, vocab]. */

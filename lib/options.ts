@@ -25,6 +25,16 @@ export const loadModelOptionsSchema = z
     maxBatchSize: z.number().int().min(1).max(1024).default(32),
     /** Most tokens per forward pass; long prompts are prefilled in pieces of this size. */
     maxBatchTokens: z.number().int().min(1).max(65536).default(512),
+    /**
+     * Most sequences holding state at once; more wait (FIFO) until one is disposed.
+     * Default: no cap beyond the memory budget.
+     */
+    maxConcurrentSequences: z.number().int().min(1).optional(),
+    /**
+     * Bytes that sequences (state + KV for their whole context) may reserve. Default:
+     * the device memory left after the weights and activation scratch, minus a margin.
+     */
+    memoryBudgetBytes: z.number().int().min(0).optional(),
     /** Called as loading proceeds (stage 'weights' reports bytes). */
     onProgress: fnOption<(p: LoadProgress) => void>().optional(),
   })

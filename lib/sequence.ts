@@ -3,6 +3,7 @@
  * one conversation on a model. prefill() feeds a prompt in one pass (chunked
  * scan, not token by token); decode() advances one token. clone() forks it.
  */
+import type { Reservation } from './admission';
 import { ContextOverflowError, DisposedError, fromNative } from './errors';
 import type { NativeSequence } from './native';
 import type { DecodeRequest } from './decode-batcher';
@@ -18,6 +19,10 @@ export interface SequenceOwner {
   /** Longer prompts are fed in pieces of this many tokens, each its own queued task. */
   readonly prefillPieceTokens: number;
   assertLive(): void;
+  /** Reserves memory for a sequence of this context size, waiting (FIFO) while the budget is taken. */
+  admit(contextSize: number, signal?: AbortSignal): Promise<Reservation>;
+  /** Reserves at once, or throws OutOfMemoryError (for clones, which must not be reordered). */
+  admitNow(contextSize: number): Reservation;
   adopt(seq: Sequence): void;
   release(seq: Sequence): void;
 }
@@ -25,11 +30,22 @@ export interface SequenceOwner {
 export interface PrefillOptions {
   /** Return logits for every prompt position ([tokens.length * vocab]) instead of the last only. */
   allLogits?: boolean;
+  /** Gives up waiting for memory (see Model.memory) when aborted; the sequence stays usable. */
+  signal?: AbortSignal;
+}
+
+export interface DecodeOptions {
+  /** Gives up waiting for memory when aborted (only a sequence's first call can wait). */
+  signal?: AbortSignal;
 }
 
 export class Sequence {
   private handle: NativeSequence | undefined;
   private tokenCount: number;
+  // Memory reserved for this sequence's state + KV; taken before its first native
+  // call (the native state is created lazily then), given back at dispose.
+  private reservation: Reservation | undefined;
+  private admitting: Promise<void> | undefined;
 
   /** @internal Created by Model.createSequence or Sequence.clone. */
   constructor(
@@ -37,10 +53,17 @@ export class Sequence {
     handle: NativeSequence,
     readonly contextSize: number,
     length = 0,
+    reservation?: Reservation,
   ) {
     this.handle = handle;
     this.tokenCount = length;
+    this.reservation = reservation;
     owner.adopt(this);
+  }
+
+  /** Whether this sequence holds its memory reservation (it has run, or is about to). */
+  get admitted(): boolean {
+    return this.reservation !== undefined;
   }
 
   /** Tokens absorbed so far. */
@@ -57,6 +80,7 @@ export class Sequence {
     const ids = toTokenArray(tokens, this.owner.vocabSize, 'prefill');
     if (ids.length === 0) throw new RangeError('prefill: tokens must not be empty');
     const all = options.allLogits === true;
+    if (!this.reservation) await this.admit(options.signal);
     const piece = this.owner.prefillPieceTokens;
     if (ids.length <= piece) return this.run('prefill', ids.length, (h) => h.prefill(ids, all));
     // A long prompt goes in pieces, each a separate task on the model's queue, so
@@ -79,8 +103,10 @@ export class Sequence {
   }
 
   /** Feeds one token; resolves to the logits for the next position. */
-  async decode(token: number): Promise<Float32Array> {
+  async decode(token: number, options: DecodeOptions = {}): Promise<Float32Array> {
     const ids = toTokenArray([token], this.owner.vocabSize, 'decode');
+    this.live();
+    if (!this.reservation) await this.admit(options.signal);
     const h = this.live();
     return new Promise<Float32Array>((resolve, reject) => {
       this.owner.submitDecode({
@@ -96,17 +122,28 @@ export class Sequence {
     });
   }
 
-  /** An independent copy of this sequence (same state, same length) that continues identically. */
+  /**
+   * An independent copy of this sequence (same state, same length) that continues
+   * identically. It copies the state as of this call, so it cannot wait for memory:
+   * it throws OutOfMemoryError when the budget (Model.memory) has no room now.
+   */
   async clone(): Promise<Sequence> {
-    const h = this.live();
-    return this.owner.queue.run(async () => {
-      try {
-        const copy = await h.clone();
-        return new Sequence(this.owner, copy, this.contextSize, this.tokenCount);
-      } catch (err) {
-        throw fromNative(err);
-      }
-    });
+    this.live();
+    const reservation = this.owner.admitNow(this.contextSize);
+    try {
+      const h = this.live();
+      return await this.owner.queue.run(async () => {
+        try {
+          const copy = await h.clone();
+          return new Sequence(this.owner, copy, this.contextSize, this.tokenCount, reservation);
+        } catch (err) {
+          throw fromNative(err);
+        }
+      });
+    } catch (err) {
+      reservation.release();
+      throw err;
+    }
   }
 
   /** Back to an empty sequence (state zeroed), keeping its memory for reuse. */
@@ -128,6 +165,32 @@ export class Sequence {
     this.handle.dispose();
     this.handle = undefined;
     this.owner.release(this);
+    const r = this.reservation;
+    this.reservation = undefined;
+    // Work already queued still uses the native state (it is freed when that work
+    // is done), so the memory goes back to the budget after the queue drains to here.
+    if (r) void this.owner.queue.run(async () => r.release());
+  }
+
+  /** Takes this sequence's memory reservation (once; concurrent callers share the wait). */
+  private admit(signal?: AbortSignal): Promise<void> {
+    if (this.reservation) return Promise.resolve();
+    if (!this.admitting) {
+      const pending = this.owner.admit(this.contextSize, signal).then((r) => {
+        if (!this.handle) {
+          r.release(); // disposed while waiting
+          throw new DisposedError('this sequence was disposed');
+        }
+        this.reservation = r;
+      });
+      this.admitting = pending;
+      // The next caller retries after a failed or aborted wait (with its own signal).
+      const clear = () => {
+        if (this.admitting === pending) this.admitting = undefined;
+      };
+      pending.then(clear, clear);
+    }
+    return this.admitting;
   }
 
   private live(): NativeSequence {

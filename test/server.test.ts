@@ -308,5 +308,10 @@ describeServer('OpenAI-compatible server', () => {
     expect(m['nemotron_generated_tokens_total']).toBeGreaterThan(0);
     expect(m['nemotron_queue_depth']).toBe(0);
     expect(m['nemotron_tokens_per_second']).toBeGreaterThan(0);
+    // Memory: the model's budget, and nothing reserved once every request is done.
+    expect(m['nemotron_memory_budget_bytes']).toBe(f.model.memory.budgetBytes);
+    expect(m['nemotron_memory_budget_bytes']).toBeGreaterThan(0);
+    expect(m['nemotron_sequences_waiting']).toBe(0);
+    expect(m['nemotron_device_free_bytes']).toBeGreaterThan(0);
   });
 });

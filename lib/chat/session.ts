@@ -270,8 +270,9 @@ export class ChatSession {
     return this.seq;
   }
 
-  private async feed(ids: number[]): Promise<Float32Array> {
-    const logits = await this.sequence().prefill(ids);
+  private async feed(ids: number[], signal?: AbortSignal): Promise<Float32Array> {
+    // (signal: stop waiting for memory when the model's budget is full; see Model.memory)
+    const logits = await this.sequence().prefill(ids, { signal });
     this.tokens.push(...ids);
     return logits;
   }
@@ -307,7 +308,7 @@ export class ChatSession {
       this.tokens = [];
     }
     this.renderedTools = toolsJson;
-    const logits = await this.feed(ids);
+    const logits = await this.feed(ids, opts.signal);
     const prefillMs = performance.now() - t0;
     this.messages.push(...newMessages);
     this.turnOpen = true;

@@ -22,7 +22,7 @@ export class Metrics {
     if (decodeMs > 0) this.lastTokensPerSecond = (1000 * completionTokens) / decodeMs;
   }
 
-  render(gauges: { queueDepth: number; active: number }): string {
+  render(gauges: { queueDepth: number; active: number; memory?: MemoryGauges }): string {
     const out: string[] = [];
     const metric = (name: string, type: string, help: string, samples: string[]) =>
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
@@ -48,8 +48,33 @@ export class Metrics {
     metric('nemotron_average_tokens_per_second', 'gauge', 'Generated tokens / decode time since start.', [
       `nemotron_average_tokens_per_second ${round(this.decodeMs > 0 ? (1000 * this.generatedTokens) / this.decodeMs : 0)}`,
     ]);
+    const m = gauges.memory;
+    if (m) {
+      metric('nemotron_memory_budget_bytes', 'gauge', 'Bytes sequences may reserve (state + KV for their context).', [
+        `nemotron_memory_budget_bytes ${m.budgetBytes}`,
+      ]);
+      metric('nemotron_memory_reserved_bytes', 'gauge', 'Bytes reserved by sequences holding state.', [
+        `nemotron_memory_reserved_bytes ${m.reservedBytes}`,
+      ]);
+      metric('nemotron_sequences_active', 'gauge', 'Sequences holding state.', [`nemotron_sequences_active ${m.activeSequences}`]);
+      metric('nemotron_sequences_waiting', 'gauge', 'Sequences waiting for memory to be admitted.', [
+        `nemotron_sequences_waiting ${m.waitingSequences}`,
+      ]);
+      metric('nemotron_device_free_bytes', 'gauge', 'Free memory of the device the model runs on.', [
+        `nemotron_device_free_bytes ${m.deviceFreeBytes}`,
+      ]);
+    }
     return out.join('\n') + '\n';
   }
+}
+
+/** The model's memory report, as far as /metrics shows it (Model.memory). */
+export interface MemoryGauges {
+  budgetBytes: number;
+  reservedBytes: number;
+  activeSequences: number;
+  waitingSequences: number;
+  deviceFreeBytes: number;
 }
 
 function escapeLabel(s: string): string {

@@ -125,6 +125,7 @@ class DecodeBatchWorker final : public PromiseWorker {
 void ModelWrap::init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativeModel",
                                     {InstanceMethod<&ModelWrap::info>("info"),
+                                     InstanceMethod<&ModelWrap::memory_plan>("memoryPlan"),
                                      InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
                                      InstanceMethod<&ModelWrap::evaluate>("evaluate"),
                                      InstanceMethod<&ModelWrap::decode_batch>("decodeBatch"),
@@ -160,6 +161,22 @@ Napi::Value ModelWrap::info(const Napi::CallbackInfo& info) {
   o.Set("maxPositionEmbeddings", static_cast<double>(c.max_position_embeddings));
   o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
   o.Set("eosTokenId", static_cast<double>(c.eos_token_id));
+  return o;
+}
+
+Napi::Value ModelWrap::memory_plan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto engine = live(env);
+  const nemotron::MemoryPlan p = guard(env, [&] { return engine->memory_plan(); });
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("device", p.device);
+  o.Set("weightBytes", static_cast<double>(p.weight_bytes));
+  o.Set("stateBytesPerSequence", static_cast<double>(p.state_bytes_per_sequence));
+  o.Set("kvBytesPerToken", static_cast<double>(p.kv_bytes_per_token));
+  o.Set("activationBytes", static_cast<double>(p.activation_bytes));
+  o.Set("maxBatchTokens", static_cast<double>(p.max_batch_tokens));
+  o.Set("deviceTotalBytes", static_cast<double>(p.device_total_bytes));
+  o.Set("deviceFreeBytes", static_cast<double>(p.device_free_bytes));
   return o;
 }
 

@@ -1,5 +1,5 @@
-// JS object for a loaded model (lib/model.ts wraps it): info(), createSequence(),
-// evaluate(), dispose().
+// JS object for a loaded model (lib/model.ts wraps it): info(), memoryPlan(),
+// createSequence(), evaluate(), decodeBatch(), dispose().
 #pragma once
 #include <napi.h>
 
@@ -18,6 +18,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  private:
   std::shared_ptr<nemotron::Engine> live(Napi::Env env) const;
   Napi::Value info(const Napi::CallbackInfo& info);
+  Napi::Value memory_plan(const Napi::CallbackInfo& info);
   Napi::Value create_sequence(const Napi::CallbackInfo& info);
   Napi::Value evaluate(const Napi::CallbackInfo& info);
   Napi::Value decode_batch(const Napi::CallbackInfo& info);

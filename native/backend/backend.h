@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "common/host_memory.h"
 
 namespace nemotron {
 
@@ -126,6 +127,9 @@ class Backend {
   virtual void zero(float* dst, size_t count) = 0;
   virtual void copy(float* dst, const float* src, size_t count) = 0;  // both backend memory
   virtual void to_host(const float* src, size_t count, float* host_dst) = 0;
+  // Total and currently free memory where this backend allocates (host RAM or
+  // the GPU's memory), for the memory plan and admission.
+  virtual MemoryInfo memory() const = 0;
 
   // ---- weights (called once at load)
   virtual Matrix upload_matrix(const TensorView& t) = 0;

@@ -72,6 +72,23 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
 
 Engine::~Engine() = default;
 
+MemoryPlan Engine::memory_plan() const {
+  const ModelConfig& c = config_;
+  MemoryPlan p;
+  p.device = device_;
+  p.weight_bytes = weight_bytes_;
+  const uint64_t conv = static_cast<uint64_t>((c.conv_kernel - 1) * c.conv_dim());
+  const uint64_t ssm = static_cast<uint64_t>(c.mamba_heads * c.mamba_head_dim * c.ssm_state_size);
+  p.state_bytes_per_sequence = static_cast<uint64_t>(c.count(LayerKind::Mamba)) * (conv + ssm) * sizeof(float);
+  p.kv_bytes_per_token = static_cast<uint64_t>(c.count(LayerKind::Attention)) * 2 * c.kv_width() * sizeof(float);
+  p.max_batch_tokens = max_batch_tokens_;
+  p.activation_bytes = NemotronH::scratch_bytes(c, max_batch_tokens_);
+  const MemoryInfo m = backend_->memory();
+  p.device_total_bytes = m.total;
+  p.device_free_bytes = m.free;
+  return p;
+}
+
 std::unique_ptr<SequenceState> Engine::create_sequence(int64_t context_size) {
   std::lock_guard<std::mutex> lock(mu_);
   if (context_size <= 0)

@@ -29,6 +29,19 @@ struct EngineOptions {
 // stage: "config" | "weights" | "ready"; done/total in bytes for "weights".
 using ProgressFn = std::function<void(const std::string& stage, uint64_t done, uint64_t total)>;
 
+// What the model holds and what each sequence will cost, where the backend
+// allocates (host RAM for the CPU, GPU memory for CUDA). Sequences reserve
+// state + KV from the budget left after weights and activations (lib/admission.ts).
+struct MemoryPlan {
+  std::string device;
+  uint64_t weight_bytes = 0;               // weights (CPU: mapped from the files)
+  uint64_t state_bytes_per_sequence = 0;   // conv window + SSM state of every Mamba layer, fp32
+  uint64_t kv_bytes_per_token = 0;         // k + v of every attention layer, fp32
+  uint64_t activation_bytes = 0;           // scratch of one forward pass of max_batch_tokens rows
+  int64_t max_batch_tokens = 0;
+  uint64_t device_total_bytes = 0, device_free_bytes = 0;
+};
+
 struct DecodeItem {
   SequenceState* seq;
   int32_t token;
@@ -43,6 +56,9 @@ class Engine {
   const std::string& device() const { return device_; }
   int threads() const { return threads_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
+
+  // Lock-free (constants + a memory query), so callable while a forward pass runs.
+  MemoryPlan memory_plan() const;
 
   std::unique_ptr<SequenceState> create_sequence(int64_t context_size);
 

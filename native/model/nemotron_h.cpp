@@ -76,21 +76,37 @@ NemotronH::NemotronH(const ModelConfig& config, const ModelWeights& w, Backend& 
   }
 }
 
+namespace {
+// Column counts of the activation scratch buffers, shared by ensure_scratch and
+// scratch_bytes so the memory plan cannot drift from what is allocated.
+struct ScratchWidths {
+  int64_t hidden, wide, aux, vocab;
+  explicit ScratchWidths(const ModelConfig& c)
+      : hidden(c.hidden_size),
+        // the widest intermediate: Mamba in_proj output, MLP up output or q
+        wide(std::max({c.in_proj_rows(), c.intermediate_size, c.q_width()})),
+        aux(std::max({c.conv_dim(), c.d_inner(), c.q_width(), c.kv_width()})),
+        vocab(c.vocab_size) {}
+  int64_t per_row() const { return 3 * hidden + wide + 3 * aux + vocab; }
+};
+}  // namespace
+
+uint64_t NemotronH::scratch_bytes(const ModelConfig& config, int64_t rows) {
+  return static_cast<uint64_t>(rows) * static_cast<uint64_t>(ScratchWidths(config).per_row()) * sizeof(float);
+}
+
 void NemotronH::ensure_scratch(int64_t rows) {
   if (rows <= scratch_rows_) return;
-  const int64_t H = cfg_.hidden_size;
-  // `big_` holds the widest intermediate: Mamba in_proj output, MLP up output or q.
-  const int64_t wide = std::max({cfg_.in_proj_rows(), cfg_.intermediate_size, cfg_.q_width()});
-  const int64_t aux = std::max({cfg_.conv_dim(), cfg_.d_inner(), cfg_.q_width(), cfg_.kv_width()});
+  const ScratchWidths w(cfg_);
   auto mk = [&](int64_t cols) { return be_.alloc(static_cast<size_t>(rows * cols)); };
-  h_ = mk(H);
-  x_ = mk(H);
-  mix_out_ = mk(H);
-  big_ = mk(wide);
-  aux1_ = mk(aux);
-  aux2_ = mk(aux);
-  aux3_ = mk(aux);
-  logits_ = mk(cfg_.vocab_size);
+  h_ = mk(w.hidden);
+  x_ = mk(w.hidden);
+  mix_out_ = mk(w.hidden);
+  big_ = mk(w.wide);
+  aux1_ = mk(w.aux);
+  aux2_ = mk(w.aux);
+  aux3_ = mk(w.aux);
+  logits_ = mk(w.vocab);
   scratch_rows_ = rows;
 }
 

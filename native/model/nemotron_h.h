@@ -32,6 +32,10 @@ class NemotronH {
   // Each item's sequence must already have KV room for length + n tokens.
   void forward(const std::vector<ForwardItem>& items, float* logits);
 
+  // Bytes of activation scratch a forward pass of `rows` packed tokens allocates
+  // (what ensure_scratch holds), for the memory plan.
+  static uint64_t scratch_bytes(const ModelConfig& config, int64_t rows);
+
  private:
   struct Mamba {
     Matrix in_proj, out_proj;

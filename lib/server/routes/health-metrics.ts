@@ -9,7 +9,8 @@ export function registerHealthAndMetrics(app: FastifyInstance, ctx: ServerContex
     return { status: 'ok', model: ctx.modelName, queue_depth: ctx.scheduler.queueDepth, active: ctx.scheduler.active };
   });
   app.get('/metrics', async (_req, reply) => {
-    const text = ctx.metrics.render({ queueDepth: ctx.scheduler.queueDepth, active: ctx.scheduler.active });
+    const memory = ctx.model.disposed ? undefined : ctx.model.memory;
+    const text = ctx.metrics.render({ queueDepth: ctx.scheduler.queueDepth, active: ctx.scheduler.active, memory });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });
 }

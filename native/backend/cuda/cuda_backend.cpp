@@ -92,6 +92,13 @@ class CudaBackend final : public Backend {
     cuda::check(cudaStreamSynchronize(stream_), "forward pass");
   }
 
+  MemoryInfo memory() const override {
+    cuda::check(cudaSetDevice(device_), "cudaSetDevice");
+    size_t free_b = 0, total_b = 0;
+    cuda::check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    return MemoryInfo{total_b, free_b};
+  }
+
   Matrix upload_matrix(const TensorView& t) override {
     bind();
     blocks_.emplace_back(t.nbytes, t.name.c_str());

@@ -1,0 +1,42 @@
+// The memory plan's per-sequence numbers must equal what a sequence really
+// allocates: admission (lib/admission.ts) reserves exactly these amounts.
+#include <memory>
+#include <string>
+
+#include "engine/engine.h"
+#include "model/nemotron_h.h"
+#include "test_framework.h"
+
+using namespace nemotron;
+
+TEST(memory_plan_matches_real_allocations) {
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  EngineOptions opts;
+  opts.device = "cpu";
+  opts.threads = 1;
+  opts.max_batch_tokens = 64;
+  auto engine = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  const MemoryPlan plan = engine->memory_plan();
+  CHECK(plan.device == "cpu");
+  CHECK(plan.weight_bytes == engine->weight_bytes());
+  CHECK(plan.max_batch_tokens == 64);
+  CHECK(plan.device_total_bytes > 0);
+  CHECK(plan.device_free_bytes <= plan.device_total_bytes);
+  CHECK(plan.activation_bytes == NemotronH::scratch_bytes(engine->config(), 64));
+  CHECK(plan.activation_bytes > 0);
+
+  // A fresh sequence holds exactly the recurrent state (no KV yet).
+  auto seq = engine->create_sequence(4096);
+  CHECK(seq->bytes() == plan.state_bytes_per_sequence);
+  REQUIRE(plan.kv_bytes_per_token > 0);
+  // After reserving T tokens of KV, the growth is T' * kv_bytes_per_token for the
+  // capacity T' >= T the caches grew to (a power-of-two multiple of 256).
+  seq->reserve(1000);
+  const size_t kv = seq->bytes() - plan.state_bytes_per_sequence;
+  CHECK(kv % plan.kv_bytes_per_token == 0);
+  CHECK(kv / plan.kv_bytes_per_token == 1024);
+  // ... and never past the context size, which is what admission reserves.
+  seq->reserve(4096);
+  CHECK(seq->bytes() == plan.state_bytes_per_sequence + 4096 * plan.kv_bytes_per_token);
+}
