@@ -5,7 +5,7 @@
  * mid-size RANDOM-weight model (CPU; the GPU version needs the CUDA backend
  * verified first). Prints aggregate decode tokens/s, p50/p95 inter-token latency
  * per stream and the scaling against one stream.
- * Options: --streams 1,2,4,8,16  --tokens N  --threads N  --device cpu|cuda  --json FILE
+ * Options: --streams 1,8,32,64,128  --tokens N  --threads N  --device cpu|cuda  --json FILE
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -15,7 +15,7 @@ const { PRESETS, ensureRandomModel } = require('./random-model');
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
-const streamsList = opt('--streams', '1,2,4,8,16').split(',').map(Number);
+const streamsList = opt('--streams', '1,8,32,64,128').split(',').map(Number);
 const tokens = Number(opt('--tokens', 32));
 const device = opt('--device', 'cpu');
 
@@ -68,6 +68,7 @@ async function main() {
     console.log(
       `${String(n).padStart(7)}  ${agg.toFixed(1).padStart(15)}  ${(agg / n).toFixed(1).padStart(16)}  ${r.p50_ms.toFixed(1).padStart(12)}  ${r.p95_ms.toFixed(1).padStart(12)}  ${r.scaling.toFixed(2).padStart(6)}x  ${r.avg_batch.toFixed(1).padStart(9)}`,
     );
+    r.reserved_mib = model.memory.reservedBytes / 2 ** 20; // admission: state + KV reserved by the n streams
     seqs.forEach((s) => s.dispose());
   }
   model.dispose();

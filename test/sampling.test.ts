@@ -74,4 +74,47 @@ describe('Sampler', () => {
   test('masking every token is an error, not a silent pick', () => {
     expect(() => new Sampler({ temperature: 1 }).sample(Float32Array.from([1, 2]), [], [0, 1])).toThrow(/masked/);
   });
+
+  test('top-k / top-p / min-p keep exactly the set a full sort gives (ties, flat and peaked logits)', () => {
+    // Reference: sort by (logit desc, id asc), cut by k, then the smallest prefix
+    // reaching topP of the mass, then min-p relative to the best.
+    function reference(l: Float32Array, t: number, topK: number, topP: number, minP: number): number[] {
+      const max = Math.max(...l);
+      let ids = [...l.keys()].filter((i) => l[i] >= max + t * Math.log(1e-9));
+      ids.sort((a, b) => l[b] - l[a] || a - b);
+      if (topK > 0) ids = ids.slice(0, topK);
+      const w = ids.map((i) => Math.exp((l[i] - max) / t));
+      const z = w.reduce((a, b) => a + b, 0);
+      let n = ids.length;
+      if (topP < 1) {
+        let cum = 0;
+        for (let i = 0; i < ids.length; i++) {
+          cum += w[i];
+          if (cum >= topP * z) {
+            n = i + 1;
+            break;
+          }
+        }
+      }
+      return ids.slice(0, n).filter((_, i) => w[i] >= minP).sort((a, b) => a - b);
+    }
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let checked = 0;
+    for (let trial = 0; trial < 400; trial++) {
+      const V = 1 + Math.floor(rand() * 300);
+      const spread = [0.01, 1, 8][trial % 3]; // flat, moderate, peaked
+      // rounding to a coarse grid makes ties common
+      const l = Float32Array.from({ length: V }, () => Math.round(rand() * spread * 8) / 8);
+      const t = [0.3, 0.7, 1, 1.5][trial % 4];
+      const topK = [0, 1, 5, 50][(trial >> 2) % 4];
+      const topP = [1, 0.95, 0.5, 0.1][(trial >> 4) % 4];
+      const minP = [0, 0.05][(trial >> 6) % 2];
+      const s = new Sampler({ temperature: t, topK, topP, minP, seed: 1 });
+      const got = [...s.candidates(l).ids].sort((a, b) => a - b);
+      expect({ trial, got }).toEqual({ trial, got: reference(l, t, topK, topP, minP) });
+      checked++;
+    }
+    expect(checked).toBe(400);
+  });
 });

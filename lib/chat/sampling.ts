@@ -59,59 +59,80 @@ export class Sampler {
   }
 
   /**
+   * @internal The tokens a draw chooses from after penalties, bias, mask,
+   * temperature, top-k, top-p and min-p, with unnormalised weights (the best
+   * token has weight 1), in no particular order. Views into reused buffers:
+   * valid until the next call. Not for temperature 0.
+   */
+  candidates(logits: Float32Array, history: readonly number[] = [], mask?: Iterable<number>): Candidates {
+    const l = this.adjusted(logits, history, mask);
+    const o = this.opts;
+    // Candidates: tokens within CANDIDATE_RATIO of the best, with weights
+    // w = exp((logit - max) / T) (the best has w = 1). Nothing below sorts: top-k
+    // and top-p are found by (weighted) quickselect, so a flat distribution over
+    // the whole 131k vocabulary costs O(V), not O(V log V) comparator calls.
+    let max = -Infinity;
+    for (let i = 0; i < l.length; i++) if (l[i] > max) max = l[i];
+    if (max === -Infinity) throw new Error('sampling: every token is masked');
+    const floor = max + o.temperature * Math.log(CANDIDATE_RATIO);
+    const c = this.scratch(l.length);
+    let n = 0;
+    for (let i = 0; i < l.length; i++) {
+      if (l[i] >= floor) {
+        c.ids[n] = i;
+        c.w[n] = Math.exp((l[i] - max) / o.temperature);
+        n++;
+      }
+    }
+    // Order of preference: higher logit first, then lower id (as a stable sort would give).
+    const better = (a: number, b: number) => l[c.ids[a]] > l[c.ids[b]] || (l[c.ids[a]] === l[c.ids[b]] && c.ids[a] < c.ids[b]);
+    if (o.topK > 0 && o.topK < n) {
+      selectBest(c, n, o.topK, better);
+      n = o.topK;
+    }
+    if (o.topP < 1) {
+      let z = 0;
+      for (let i = 0; i < n; i++) z += c.w[i];
+      n = selectNucleus(c, n, o.topP * z, better);
+    }
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      // min-p: relative to the best token, whose weight is 1
+      if (o.minP > 0 && c.w[i] < o.minP) continue;
+      c.ids[kept] = c.ids[i];
+      c.w[kept++] = c.w[i];
+    }
+    return { ids: c.ids.subarray(0, kept), w: c.w.subarray(0, kept) };
+  }
+
+  /**
    * Picks the next token. `history`: previously generated tokens (for penalties).
    * `mask`: token ids that must not be picked (e.g. end-of-thinking before a minimum).
    * `logits` is not modified.
    */
   sample(logits: Float32Array, history: readonly number[] = [], mask?: Iterable<number>): number {
-    const l = this.adjusted(logits, history, mask);
-    const o = this.opts;
-    if (o.temperature === 0) {
+    if (this.opts.temperature === 0) {
+      const l = this.adjusted(logits, history, mask);
       const best = argmax(l);
       if (l[best] === -Infinity) throw new Error('sampling: every token is masked');
       return best;
     }
-
-    // candidates: tokens within CANDIDATE_RATIO of the best, as (id, logit/T)
-    let max = -Infinity;
-    for (let i = 0; i < l.length; i++) if (l[i] > max) max = l[i];
-    if (max === -Infinity) throw new Error('sampling: every token is masked');
-    const floor = max + o.temperature * Math.log(CANDIDATE_RATIO);
-    const ids: number[] = [];
-    for (let i = 0; i < l.length; i++) if (l[i] >= floor) ids.push(i);
-    ids.sort((a, b) => l[b] - l[a] || a - b);
-    let n = ids.length;
-    if (o.topK > 0) n = Math.min(n, o.topK);
-
-    const probs = new Float64Array(n);
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += probs[i] = Math.exp((l[ids[i]] - max) / o.temperature);
-    for (let i = 0; i < n; i++) probs[i] /= sum;
-
-    if (o.topP < 1) {
-      let cum = 0;
-      for (let i = 0; i < n; i++) {
-        cum += probs[i];
-        if (cum >= o.topP) {
-          n = i + 1;
-          break;
-        }
-      }
-    }
-    if (o.minP > 0) {
-      const cut = probs[0] * o.minP;
-      let k = 1;
-      while (k < n && probs[k] >= cut) k++;
-      n = k;
-    }
+    const c = this.candidates(logits, history, mask);
     let total = 0;
-    for (let i = 0; i < n; i++) total += probs[i];
+    for (let i = 0; i < c.ids.length; i++) total += c.w[i];
     let r = this.rng.next() * total;
-    for (let i = 0; i < n; i++) {
-      r -= probs[i];
-      if (r < 0) return ids[i];
+    for (let i = 0; i < c.ids.length; i++) {
+      r -= c.w[i];
+      if (r < 0) return c.ids[i];
     }
-    return ids[n - 1];
+    return c.ids[c.ids.length - 1];
+  }
+
+  private buffers: Candidates | undefined;
+  private scratch(size: number): Candidates {
+    if (!this.buffers || this.buffers.ids.length < size)
+      this.buffers = { ids: new Int32Array(size), w: new Float64Array(size) };
+    return this.buffers;
   }
 
   private adjusted(logits: Float32Array, history: readonly number[], mask?: Iterable<number>): Float32Array {
@@ -136,6 +157,77 @@ export class Sampler {
     if (mask) for (const t of mask) if (t >= 0 && t < l.length) l[t] = -Infinity;
     return l;
   }
+}
+
+/** Candidate token ids and their weights, permuted together. */
+export interface Candidates {
+  ids: Int32Array;
+  w: Float64Array;
+}
+
+function swap(c: Candidates, i: number, j: number): void {
+  const id = c.ids[i];
+  c.ids[i] = c.ids[j];
+  c.ids[j] = id;
+  const w = c.w[i];
+  c.w[i] = c.w[j];
+  c.w[j] = w;
+}
+
+/**
+ * Partitions c[lo, hi) around a pivot (median of three): afterwards c[lo, p) are
+ * better than the pivot, c[p] is the pivot, c(p, hi) are worse. Returns p.
+ * (Preference is a strict total order, so nothing ties with the pivot.)
+ */
+function partition(c: Candidates, lo: number, hi: number, better: (a: number, b: number) => boolean): number {
+  const mid = lo + ((hi - lo) >> 1);
+  const last = hi - 1;
+  // median of three to the end, as the pivot
+  if (better(mid, lo)) swap(c, mid, lo);
+  if (better(last, lo)) swap(c, last, lo);
+  if (better(mid, last)) swap(c, mid, last);
+  let p = lo;
+  for (let i = lo; i < last; i++) if (better(i, last)) swap(c, i, p++);
+  swap(c, p, last);
+  return p;
+}
+
+/** Reorders c[0, n) so that c[0, k) are the k best candidates (in no particular order). */
+function selectBest(c: Candidates, n: number, k: number, better: (a: number, b: number) => boolean): void {
+  let lo = 0;
+  let hi = n;
+  while (hi - lo > 1) {
+    const p = partition(c, lo, hi, better);
+    if (p === k || p + 1 === k) return;
+    if (p > k) hi = p;
+    else lo = p + 1;
+  }
+}
+
+/**
+ * The nucleus: reorders c[0, n) so that c[0, m) is the smallest set of best
+ * candidates whose weight reaches `target`, and returns m (n if the total falls
+ * short by rounding). Weighted quickselect, expected O(n).
+ */
+function selectNucleus(c: Candidates, n: number, target: number, better: (a: number, b: number) => boolean): number {
+  let lo = 0;
+  let hi = n;
+  let acc = 0; // weight of c[0, lo), all of it inside the nucleus
+  while (hi - lo > 1) {
+    const p = partition(c, lo, hi, better);
+    let upper = 0;
+    for (let i = lo; i < p; i++) upper += c.w[i];
+    if (acc + upper >= target) {
+      hi = p; // the nucleus ends among the better ones
+    } else if (acc + upper + c.w[p] >= target) {
+      return p + 1; // ...exactly at the pivot
+    } else {
+      acc += upper + c.w[p];
+      lo = p + 1;
+    }
+  }
+  // One candidate left undecided: it is needed unless c[0, lo) already reaches the target.
+  return lo < hi && acc < target ? lo + 1 : Math.min(n, Math.max(lo, 1));
 }
 
 export function argmax(a: ArrayLike<number>): number {
