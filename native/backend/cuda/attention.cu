@@ -451,7 +451,9 @@ void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int
   const int64_t key_tiles = (max_keys + S::bn - 1) / S::bn;
   const int64_t target = 4LL * di.sms;
   int64_t nsplits = 1;
-  if (base_blocks < target && key_tiles >= 4) {
+  // (combine_kernel puts tokens on grid.y, so a split call needs max_n <= 65535;
+  // a call with that many tokens fills the GPU without splitting anyway.)
+  if (base_blocks < target && key_tiles >= 4 && max_n <= 65535) {
     nsplits = std::min<int64_t>({(target + base_blocks - 1) / base_blocks, key_tiles / 2, kMaxSplits});
     nsplits = std::max<int64_t>(nsplits, 1);
   }

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <vector>
 
@@ -71,6 +72,8 @@ class CudaBackend final : public Backend {
       if (s.done) cudaEventDestroy(s.done);
     }
     if (ids_.ptr) cudaFree(ids_.ptr);
+    if (ids_pinned_) cudaFreeHost(ids_pinned_);
+    if (ids_pinned_done_) cudaEventDestroy(ids_pinned_done_);
     blocks_.clear();
     cudaStreamDestroy(stream_);
   }
@@ -102,7 +105,7 @@ class CudaBackend final : public Backend {
   Matrix upload_matrix(const TensorView& t) override {
     bind();
     blocks_.emplace_back(t.nbytes, t.name.c_str());
-    cuda::check(cudaMemcpy(blocks_.back().ptr, t.data, t.nbytes, cudaMemcpyHostToDevice), "weight upload");
+    upload(blocks_.back().ptr, t.data, t.nbytes, "weight upload");
     Matrix m;
     m.data = blocks_.back().ptr;
     m.dtype = t.dtype;
@@ -113,14 +116,33 @@ class CudaBackend final : public Backend {
   Vector upload_vector(const std::vector<float>& host) override {
     bind();
     blocks_.emplace_back(host.size() * sizeof(float), "a parameter vector");
-    cuda::check(cudaMemcpy(blocks_.back().ptr, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
-                "parameter upload");
+    upload(blocks_.back().ptr, host.data(), host.size() * sizeof(float), "parameter upload");
     return Vector{static_cast<const float*>(blocks_.back().ptr), static_cast<int64_t>(host.size())};
   }
 
   void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) override {
+    if (n <= 0) return;
     int32_t* ids = static_cast<int32_t*>(scratch(ids_, n * sizeof(int32_t)));
-    cuda::check(cudaMemcpyAsync(ids, host_ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "ids upload");
+    // host_ids is the caller's pageable vector, which may be gone before the copy
+    // runs (a forward that wants no logits returns without synchronising), and
+    // CUDA only says a pageable cudaMemcpyAsync "might" consume its source before
+    // returning. Stage it through a pinned buffer guarded by an event instead.
+    const size_t bytes = static_cast<size_t>(n) * sizeof(int32_t);
+    if (ids_pinned_pending_) cuda::check(cudaEventSynchronize(ids_pinned_done_), "ids staging");
+    ids_pinned_pending_ = false;
+    if (bytes > ids_pinned_bytes_) {
+      if (ids_pinned_) cudaFreeHost(ids_pinned_);
+      ids_pinned_ = nullptr;
+      ids_pinned_bytes_ = 0;
+      cuda::check(cudaMallocHost(&ids_pinned_, std::max<size_t>(bytes, 4096)), "cudaMallocHost");
+      ids_pinned_bytes_ = std::max<size_t>(bytes, 4096);
+      if (!ids_pinned_done_)
+        cuda::check(cudaEventCreateWithFlags(&ids_pinned_done_, cudaEventDisableTiming), "cudaEventCreate");
+    }
+    std::memcpy(ids_pinned_, host_ids, bytes);
+    cuda::check(cudaMemcpyAsync(ids, ids_pinned_, bytes, cudaMemcpyHostToDevice, stream_), "ids upload");
+    cuda::check(cudaEventRecord(ids_pinned_done_, stream_), "cudaEventRecord");
+    ids_pinned_pending_ = true;
     cuda::embed(table, ids, n, out, stream_);
   }
   void rms_norm(const float* x, int64_t rows, int64_t dim, const Vector& w, float eps, float* out) override {
@@ -157,6 +179,17 @@ class CudaBackend final : public Backend {
   };
 
   void bind() { cuda::check(cudaSetDevice(device_), "cudaSetDevice"); }
+
+  // Host -> device copy that is complete, and ordered before every later launch on
+  // stream_, when it returns. A plain cudaMemcpy would run on the legacy default
+  // stream, which stream_ (non-blocking) does not wait for, and from pageable
+  // memory it may return before its DMA has landed: the first kernels could then
+  // read a weight that is still being written.
+  void upload(void* dst, const void* src, size_t bytes, const char* what) {
+    if (bytes == 0) return;
+    cuda::check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), what);
+    cuda::check(cudaStreamSynchronize(stream_), what);
+  }
 
   // A grow-only device scratch area. Growing waits for the stream first: earlier
   // launches may still read the old area.
@@ -234,6 +267,10 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::deque<DeviceBlock> blocks_;
   Scratch ids_;
+  void* ids_pinned_ = nullptr;  // pinned staging for the token ids (see embed)
+  size_t ids_pinned_bytes_ = 0;
+  cudaEvent_t ids_pinned_done_ = nullptr;
+  bool ids_pinned_pending_ = false;
   std::vector<SpanSlot> span_ring_ = std::vector<SpanSlot>(64);
   size_t span_next_ = 0;
 };

@@ -1,15 +1,22 @@
-// The Mamba2 selective scan (spec §2.3 step 5, §3.2): the CUDA twin of
+// The Mamba2 selective scan (spec §2.3 step 5, §3.2, §3.3): the CUDA twin of
 // native/backend/cpu/ssd_scan.cpp (prefill) and ssm_update.cpp (decode).
 //
-// This first version runs the recurrence token by token for every span length:
-//   S <- exp(dt*A) S + dt * x (outer) B ;  y = S C + D x
-// (dt = softplus(dt_raw + dt_bias), identity above 20, clamped to [dt_min, dt_max]).
-// For decode (n == 1) that is exactly the required kernel; for prefill it is
-// the sequential-over-time form, NOT yet the chunked SSD form of ssd_scan.cpp:
-// it equals it up to fp32 rounding (the SSD duality), and costs O(T) dependent
-// steps per head instead of O(T / chunk). a.chunk is accepted and ignored.
+// Two algorithms, chosen per span on the device (each kernel skips the other's
+// spans, so one call may mix them):
+//   - spans of n < 2 * chunk tokens (decode, short prefill pieces): the
+//     recurrence token by token, below, all fp32:
+//       S <- exp(dt*A) S + dt * x (outer) B ;  y = S C + D x
+//     (dt = softplus(dt_raw + dt_bias), identity above 20, clamped to [dt_min, dt_max]);
+//   - longer spans: the chunked SSD form (ssd_chunked.cu), tf32 tensor cores.
+// Why 2 * chunk: below it the chunked form has at most one full chunk per
+// head, so none of its chunk parallelism, and its four launches and workspace
+// round trip cost about what n dependent recurrence steps do; from two chunks
+// on, its chunks run in parallel while the recurrence stays O(n) sequential.
+// (An estimate, not a measurement: time both with cuda_ssm_scan_time_ms_path
+// or NEMOTRON_SSM_SCAN=recurrent|chunked on a GPU to move it.)
+// The chunked kernels need sm_80 (tf32 WMMA); older devices use the recurrence.
 //
-// Layout: one block per (head, span). Warp w owns head-dim rows
+// Recurrent kernel layout: one block per (head, span). Warp w owns head-dim rows
 // [w*RPW, w*RPW + RPW) and lane l owns state columns l, l+32, ... (NPL of
 // them), so the head's [head_dim, state] fp32 state lives in registers for the
 // whole span (read once, written once; 80x128 = 40 KB per head spread over 320
@@ -18,34 +25,23 @@
 // dt, x, B and C are loaded before the current token's math to hide latency.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/mamba_bench.h"
+#include "backend/cuda/ssd_chunked.cuh"
 #include "common/error.h"
 
 namespace nemotron {
 namespace cuda {
 namespace {
-
-// ScanArgs flattened to plain pointers for the kernel parameter block.
-struct ScanParams {
-  int64_t heads, head_dim, groups, state;
-  const float* x;
-  int64_t ldx;
-  const float* B;
-  const float* C;
-  int64_t ldbc;
-  const float* dt;
-  int64_t lddt;
-  const float* A;
-  const float* dt_bias;
-  const float* D;
-  float dt_min, dt_max;
-  float* y;
-};
 
 constexpr int kMaxWarps = 16;
 
@@ -75,10 +71,12 @@ __device__ __forceinline__ void load_token(const ScanParams& p, int64_t r, int64
   }
 }
 
+// Spans of min_chunked tokens or more are the chunked kernels'.
 template <int RPW, int NPL>
-__global__ void __launch_bounds__(32 * kMaxWarps) ssm_scan_seq_kernel(ScanParams p, const DevSpan* __restrict__ spans) {
+__global__ void __launch_bounds__(32 * kMaxWarps) ssm_scan_seq_kernel(ScanParams p, const DevSpan* __restrict__ spans,
+                                                                     int64_t min_chunked) {
   const DevSpan sp = spans[blockIdx.y];
-  if (sp.n <= 0) return;
+  if (sp.n <= 0 || sp.n >= min_chunked) return;
   const int64_t h = blockIdx.x;
   const int64_t g = h / (p.heads / p.groups);  // contiguous blocks of heads share a group
   const int lane = threadIdx.x % 32;
@@ -102,9 +100,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps) ssm_scan_seq_kernel(ScanParams
   for (int64_t t = 0; t < sp.n; ++t) {
     const int64_t r = sp.row0 + t;
     if (t + 1 < sp.n) load_token<RPW, NPL>(p, r + 1, h, g, p0, lane, nxt);
-    const float v = cur.dt_raw + bias;
-    float dtv = v > 20.0f ? v : log1pf(expf(v));
-    dtv = fminf(fmaxf(dtv, p.dt_min), p.dt_max);
+    const float dtv = scan_dt(cur.dt_raw, bias, p.dt_min, p.dt_max);
     const float dA = expf(dtv * A);
     float acc[RPW];
 #pragma unroll
@@ -140,49 +136,99 @@ __global__ void __launch_bounds__(32 * kMaxWarps) ssm_scan_seq_kernel(ScanParams
 }
 
 template <int RPW, int NPL>
-void launch_seq(const ScanParams& p, const DevSpan* spans, int nspans, cudaStream_t stream) {
+void launch_seq(const ScanParams& p, const DevSpan* spans, int nspans, int64_t min_chunked, cudaStream_t stream) {
   const int warps = static_cast<int>((p.head_dim + RPW - 1) / RPW);
-  ssm_scan_seq_kernel<RPW, NPL>
-      <<<dim3(static_cast<unsigned>(p.heads), static_cast<unsigned>(nspans)), 32 * warps, 0, stream>>>(p, spans);
+  ssm_scan_seq_kernel<RPW, NPL><<<dim3(static_cast<unsigned>(p.heads), static_cast<unsigned>(nspans)), 32 * warps, 0,
+                                  stream>>>(p, spans, min_chunked);
 }
 
 template <int NPL>
-void dispatch_rows(const ScanParams& p, const DevSpan* spans, int nspans, cudaStream_t stream) {
+void dispatch_rows(const ScanParams& p, const DevSpan* spans, int nspans, int64_t min_chunked, cudaStream_t stream) {
   // The fewest rows per warp that keep the block within kMaxWarps warps:
   // more, smaller warps per head hide more latency; P = 80 gives 8 rows x 10 warps.
   const int64_t P = p.head_dim;
-  if (P <= 1 * kMaxWarps) return launch_seq<1, NPL>(p, spans, nspans, stream);
-  if (P <= 2 * kMaxWarps) return launch_seq<2, NPL>(p, spans, nspans, stream);
-  if (P <= 4 * kMaxWarps) return launch_seq<4, NPL>(p, spans, nspans, stream);
-  if (P <= 8 * kMaxWarps) return launch_seq<8, NPL>(p, spans, nspans, stream);
-  if (P <= 16 * kMaxWarps) return launch_seq<16, NPL>(p, spans, nspans, stream);
+  if (P <= 1 * kMaxWarps) return launch_seq<1, NPL>(p, spans, nspans, min_chunked, stream);
+  if (P <= 2 * kMaxWarps) return launch_seq<2, NPL>(p, spans, nspans, min_chunked, stream);
+  if (P <= 4 * kMaxWarps) return launch_seq<4, NPL>(p, spans, nspans, min_chunked, stream);
+  if (P <= 8 * kMaxWarps) return launch_seq<8, NPL>(p, spans, nspans, min_chunked, stream);
+  if (P <= 16 * kMaxWarps) return launch_seq<16, NPL>(p, spans, nspans, min_chunked, stream);
   fail(ErrorCode::Internal, "ssm_scan: head_dim > 256 is not supported by the CUDA scan");
 }
 
-}  // namespace
-
-void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream) {
-  if (nspans <= 0 || max_n <= 0 || a.heads <= 0) return;
-  if (a.groups <= 0 || a.heads % a.groups != 0) fail(ErrorCode::Internal, "ssm_scan: heads not a multiple of groups");
-  if (nspans > 65535) fail(ErrorCode::Internal, "ssm_scan: too many spans in one call");
-  if (a.heads > 0x7fffffff) fail(ErrorCode::Internal, "ssm_scan: too many heads");
-  const ScanParams p{a.heads, a.head_dim, a.groups, a.state, a.x, a.ldx, a.B, a.C, a.ldbc,
-                     a.dt, a.lddt, a.A.data, a.dt_bias.data, a.D.data, a.dt_min, a.dt_max, a.y};
-  const int64_t N = a.state;
+// The recurrent kernel over the spans of fewer than min_chunked tokens.
+void scan_recurrent(const ScanParams& p, const DevSpan* spans, int nspans, int64_t min_chunked, cudaStream_t stream) {
+  const int64_t N = p.state;
   if (N <= 32)
-    dispatch_rows<1>(p, spans, nspans, stream);
+    dispatch_rows<1>(p, spans, nspans, min_chunked, stream);
   else if (N <= 64)
-    dispatch_rows<2>(p, spans, nspans, stream);
+    dispatch_rows<2>(p, spans, nspans, min_chunked, stream);
   else if (N <= 128)
-    dispatch_rows<4>(p, spans, nspans, stream);
+    dispatch_rows<4>(p, spans, nspans, min_chunked, stream);
   else if (N <= 256)
-    dispatch_rows<8>(p, spans, nspans, stream);
+    dispatch_rows<8>(p, spans, nspans, min_chunked, stream);
   else
     fail(ErrorCode::Internal, "ssm_scan: state > 256 is not supported by the CUDA scan");
   cuda::check(cudaGetLastError(), "ssm_scan: kernel launch");
 }
 
-// ---- benchmark entry point (mamba_bench.h)
+// tf32 WMMA (the chunked kernels) needs compute capability 8.0; cached per device.
+bool has_tf32_tensor_cores() {
+  static std::mutex mu;
+  static std::unordered_map<int, bool> known;
+  int dev = 0;
+  cuda::check(cudaGetDevice(&dev), "ssm_scan: cudaGetDevice");
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = known.find(dev);
+  if (it != known.end()) return it->second;
+  int major = 0;
+  cuda::check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "ssm_scan: compute capability");
+  return known[dev] = major >= 8;
+}
+
+// NEMOTRON_SSM_SCAN=recurrent|chunked forces one algorithm for every span
+// (benchmarking, bisecting a numerical difference); unset or "auto" chooses per span.
+ScanPath env_scan_path() {
+  static const ScanPath path = [] {
+    const char* v = std::getenv("NEMOTRON_SSM_SCAN");
+    if (v == nullptr || *v == 0 || std::strcmp(v, "auto") == 0) return ScanPath::Auto;
+    if (std::strcmp(v, "recurrent") == 0) return ScanPath::Recurrent;
+    if (std::strcmp(v, "chunked") == 0) return ScanPath::Chunked;
+    fail(ErrorCode::InvalidArgument,
+         std::string("NEMOTRON_SSM_SCAN must be auto, recurrent or chunked, not \"") + v + "\"");
+  }();
+  return path;
+}
+
+}  // namespace
+
+void ssm_scan_path(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n, ScanPath path,
+                   cudaStream_t stream) {
+  if (nspans <= 0 || max_n <= 0 || a.heads <= 0) return;
+  if (a.groups <= 0 || a.heads % a.groups != 0) fail(ErrorCode::Internal, "ssm_scan: heads not a multiple of groups");
+  if (nspans > 65535) fail(ErrorCode::Internal, "ssm_scan: too many spans in one call");
+  if (a.heads > 65535) fail(ErrorCode::Internal, "ssm_scan: too many heads");
+  const ScanParams p{a.heads, a.head_dim, a.groups, a.state, a.x, a.ldx, a.B, a.C, a.ldbc,
+                     a.dt, a.lddt, a.A.data, a.dt_bias.data, a.D.data, a.dt_min, a.dt_max, a.y};
+  // Any chunk length gives the same result up to rounding (the SSD duality);
+  // the kernels tile at most kMaxChunk tokens, so a longer (or unset) chunk is cut to that.
+  const int64_t chunk = a.chunk >= 1 && a.chunk <= kMaxChunk ? a.chunk : kMaxChunk;
+  int64_t min_chunked = INT64_MAX;  // spans of at least this many tokens take the chunked form
+  if (path == ScanPath::Chunked) {
+    if (!has_tf32_tensor_cores())
+      fail(ErrorCode::DeviceUnavailable, "ssm_scan: the chunked scan needs compute capability 8.0 or newer");
+    min_chunked = 1;
+  } else if (path == ScanPath::Auto && max_n >= 2 * chunk && has_tf32_tensor_cores()) {
+    min_chunked = 2 * chunk;
+  }
+  if (min_chunked > 1) scan_recurrent(p, spans, nspans, min_chunked, stream);
+  if (max_n >= min_chunked) ssd_chunked_scan(p, chunk, spans, nspans, max_n, min_chunked, stream);
+}
+
+void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream) {
+  ssm_scan_path(a, spans, nspans, max_n, env_scan_path(), stream);
+}
+
+// ---- benchmark entry points (mamba_bench.h)
 
 namespace {
 
@@ -197,9 +243,9 @@ float* upload_random(size_t n, uint32_t seed, float lo, float hi) {
   return dev;
 }
 
-}  // namespace
-
-double cuda_ssm_scan_time_ms(int64_t T, int iters) {
+// Median milliseconds of `run` over a 9B-shaped single-sequence prefill of T tokens.
+double time_scan(int64_t T, int iters,
+                 const std::function<void(const ScanArgs&, const DevSpan*, int64_t, cudaStream_t)>& run) {
   const int64_t heads = 128, P = 80, groups = 8, N = 128;
   if (T <= 0 || iters <= 0) return 0.0;
   std::vector<float*> owned;
@@ -238,12 +284,12 @@ double cuda_ssm_scan_time_ms(int64_t T, int iters) {
   cudaEvent_t e0, e1;
   cuda::check(cudaEventCreate(&e0), "bench: cudaEventCreate");
   cuda::check(cudaEventCreate(&e1), "bench: cudaEventCreate");
-  for (int i = 0; i < 2; ++i) ssm_scan(a, dspan, 1, T, stream);  // warm-up: module load, caches
+  for (int i = 0; i < 2; ++i) run(a, dspan, T, stream);  // warm-up: module load, caches, workspace pool
   cuda::check(cudaStreamSynchronize(stream), "bench: warm-up");
   std::vector<double> ms;
   for (int i = 0; i < iters; ++i) {
     cuda::check(cudaEventRecord(e0, stream), "bench: cudaEventRecord");
-    ssm_scan(a, dspan, 1, T, stream);
+    run(a, dspan, T, stream);
     cuda::check(cudaEventRecord(e1, stream), "bench: cudaEventRecord");
     cuda::check(cudaEventSynchronize(e1), "bench: cudaEventSynchronize");
     float t = 0;
@@ -257,6 +303,20 @@ double cuda_ssm_scan_time_ms(int64_t T, int iters) {
   cudaFree(dspan);
   for (float* f : owned) cudaFree(f);
   return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+double cuda_ssm_scan_time_ms(int64_t T, int iters) {
+  return time_scan(T, iters, [](const ScanArgs& a, const DevSpan* sp, int64_t n, cudaStream_t st) {
+    ssm_scan(a, sp, 1, n, st);
+  });
+}
+
+double cuda_ssm_scan_time_ms_path(int64_t T, int iters, ScanPath path) {
+  return time_scan(T, iters, [path](const ScanArgs& a, const DevSpan* sp, int64_t n, cudaStream_t st) {
+    ssm_scan_path(a, sp, 1, n, path, st);
+  });
 }
 
 }  // namespace cuda

@@ -157,6 +157,11 @@ bool run_case(const Weights& w, size_t offset, const RowCase& c, cudaStream_t st
   cuda::check(cudaMemcpy(db.p, bias.data(), bias.size() * 4, cudaMemcpyHostToDevice), "test upload bias");
   // Poison: all-ones bits is a NaN; unwritten outputs stay NaN, padding must.
   cuda::check(cudaMemset(dout.p, 0xFF, static_cast<size_t>(rows * ldo) * 4), "test poison out");
+  // The uploads and the poison ran on the legacy default stream, the kernel runs on
+  // a non-blocking stream that does not wait for it: cudaMemset is asynchronous, and
+  // a pageable cudaMemcpy may return before its DMA lands. Without this wait the
+  // poison can overwrite the kernel's outputs, or the kernel read stale x/bias/W.
+  cuda::check(cudaDeviceSynchronize(), "test sync before linear");
 
   cuda::linear(static_cast<const float*>(dx.p), rows, ldx, w.dev_m, c.bias ? static_cast<const float*>(db.p) : nullptr,
                static_cast<float*>(dout.p), ldo, stream);
@@ -276,11 +281,14 @@ TEST(cuda_linear_lm_head_decode) {
 
 // Odd shapes: k tails of the 8-wide vectors and the 32-wide k-tiles, partial
 // 128x128 tiles, misaligned weights (2-byte offset -> scalar loads) and x
-// (ldx % 4 != 0), for every row regime.
+// (ldx % 4 != 0), for every row regime. {40, 3, ...} gives ldx % 4 == 0 for
+// k = 13, 33, 513, 1: the tensor-core path's float4 x loads with k ending inside
+// a float4 (the per-element tail branch after vector loads in the same row).
 TEST(cuda_linear_odd_shapes_bf16) {
   if (!cuda_device_or_skip()) return;
-  const std::vector<RowCase> rows = {{1, 0, 0, true},   {3, 1, 0, false}, {7, 0, 5, true},   {16, 3, 3, true},
-                                     {17, 1, 1, false}, {100, 0, 0, true}, {512, 2, 0, false}, {129, 4, 4, true}};
+  const std::vector<RowCase> rows = {{1, 0, 0, true},    {3, 1, 0, false},  {7, 0, 5, true},
+                                     {16, 3, 3, true},   {17, 1, 1, false}, {100, 0, 0, true},
+                                     {512, 2, 0, false}, {129, 4, 4, true}, {40, 3, 0, true}};
   const int64_t shapes[][2] = {{7, 13}, {300, 513}, {1, 1}, {129, 33}, {128, 32}, {255, 8}, {64, 4488}};
   uint64_t seed = 5000;
   for (const auto& s : shapes)
@@ -311,6 +319,7 @@ TEST(cuda_linear_empty_inner_dimension) {
     DevBuf db(sizeof bias), dout(static_cast<size_t>(rows) * 3 * 4), dx(4);
     cuda::check(cudaMemcpy(db.p, bias, sizeof bias, cudaMemcpyHostToDevice), "upload");
     cuda::check(cudaMemset(dout.p, 0xFF, static_cast<size_t>(rows) * 3 * 4), "poison");
+    cuda::check(cudaDeviceSynchronize(), "sync before linear");  // legacy-stream work vs the non-blocking stream
     const Matrix w{nullptr, DType::BF16, 3, 0};
     cuda::linear(static_cast<const float*>(dx.p), rows, 0, w, static_cast<const float*>(db.p),
                  static_cast<float*>(dout.p), 3, stream.s);

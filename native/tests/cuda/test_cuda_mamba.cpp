@@ -4,18 +4,22 @@
 // out as the model lays them (x, B, C inside one xBC buffer; dt and z inside
 // zxbcdt), at the 9B shapes and at odd small ones. Output buffers are poisoned
 // with NaN first, so an element the kernel never wrote fails the comparison.
+// The scan runs through each of its algorithms (cuda::ScanPath: the recurrent
+// kernel, the chunked SSD kernels, and the per-span choice ssm_scan makes),
+// and the two CUDA algorithms are also compared with each other.
 // Without a CUDA device every test prints why and skips.
 //
-// Tolerances: everything is fp32 on both sides, so differences are rounding
-// only: fused multiply-adds, summation order of the dot products (a warp
-// butterfly vs a sequential/AVX loop), expf/log1pf vs the host libm. That is
-// a few ulp per operation, ~1e-6 relative after a 128-term dot product. The
-// scan additionally compares two different algorithms (the GPU runs the
-// token-by-token recurrence, the CPU cpu_ssm_scan the chunked SSD form with
-// double cumulative decays), whose states carry rounding across many steps;
-// the CPU's own test holds chunked vs a double reference to 2e-5, so 1e-4
-// relative (|a-b| / (1+|b|)) leaves room without hiding an indexing error
-// (those are O(1)).
+// Tolerances: the conv, the norm and the recurrent scan are fp32 on both
+// sides, so differences are rounding only: fused multiply-adds, summation
+// order of the dot products (a warp butterfly vs a sequential/AVX loop),
+// expf/log1pf vs the host libm. That is a few ulp per operation, ~1e-6
+// relative after a 128-term dot product. The recurrent scan additionally
+// compares two different algorithms (the GPU runs the token-by-token
+// recurrence, the CPU cpu_ssm_scan the chunked SSD form with double cumulative
+// decays), whose states carry rounding across many steps; the CPU's own test
+// holds chunked vs a double reference to 2e-5, so 1e-4 relative
+// (|a-b| / (1+|b|)) leaves room without hiding an indexing error (those are
+// O(1)). The chunked CUDA scan rounds its matmul inputs to tf32: see kTf32Tol.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -192,24 +196,29 @@ struct ScanShape {
   int64_t heads, head_dim, groups, state, chunk;
 };
 
-// Runs one ssm_scan call over spans of lengths `ns` on both sides, starting from
-// the given states (updated in place: CPU result into cpu_states, GPU result
-// compared). Inputs are laid out as in the model: x, B, C slices of one xBC
-// buffer, dt a slice of a wider buffer.
-void check_scan_call(ThreadPool& pool, const ScanShape& c, const std::vector<int64_t>& ns, uint32_t seed,
-                     std::vector<std::vector<float>>& cpu_states, std::vector<std::unique_ptr<DevBuf>>& gpu_states,
-                     bool recurrent_ref, float dt_min, float dt_max, const char* label) {
-  const int64_t rows = total(ns), HP = c.heads * c.head_dim, GN = c.groups * c.state;
-  const int64_t ld = HP + 2 * GN + 5, lddt = c.heads + 3;
-  const std::vector<int64_t> r0 = prefix_rows(ns);
-  std::vector<float> xbc = random_vec(rows * ld, seed);
-  std::vector<float> dt = random_vec(rows * lddt, seed + 1, -4, 1);  // softplus(dt + bias) ~ 0.01 .. 1.5
-  std::vector<float> A = random_vec(c.heads, seed + 2, -8, -0.05f);
-  std::vector<float> dt_bias = random_vec(c.heads, seed + 3, -1, 0.5f);
-  std::vector<float> D = random_vec(c.heads, seed + 4);
+// Host inputs of one ssm_scan call over spans of lengths `ns`, laid out as in
+// the model: x, B, C slices of one xBC buffer, dt a slice of a wider buffer.
+// Span i has absorbed 3i+1 tokens already (past > 0).
+struct ScanInputs {
+  ScanShape c;
+  std::vector<int64_t> ns, r0;
+  int64_t rows, HP, GN, ld, lddt;
+  std::vector<float> xbc, dt, A, dt_bias, D;
+  float dt_min, dt_max;
 
-  auto make_args = [&](const float* xbc_p, const float* dt_p, const float* A_p, const float* bias_p,
-                       const float* D_p, float* y) {
+  ScanInputs(const ScanShape& shape, const std::vector<int64_t>& lens, uint32_t seed, float lo, float hi)
+      : c(shape), ns(lens), r0(prefix_rows(lens)), rows(total(lens)), HP(c.heads * c.head_dim),
+        GN(c.groups * c.state), ld(HP + 2 * GN + 5), lddt(c.heads + 3), dt_min(lo), dt_max(hi) {
+    xbc = random_vec(rows * ld, seed);
+    dt = random_vec(rows * lddt, seed + 1, -4, 1);  // softplus(dt + bias) ~ 0.01 .. 1.5
+    A = random_vec(c.heads, seed + 2, -8, -0.05f);
+    dt_bias = random_vec(c.heads, seed + 3, -1, 0.5f);
+    D = random_vec(c.heads, seed + 4);
+  }
+  int64_t past(size_t i) const { return int64_t(3 * i + 1); }
+
+  ScanArgs args(const float* xbc_p, const float* dt_p, const float* A_p, const float* bias_p, const float* D_p,
+                float* y) const {
     ScanArgs a;
     a.heads = c.heads;
     a.head_dim = c.head_dim;
@@ -230,48 +239,113 @@ void check_scan_call(ThreadPool& pool, const ScanShape& c, const std::vector<int
     a.dt_max = dt_max;
     a.y = y;
     return a;
-  };
-
-  // CPU twin
-  std::vector<float> y_cpu(rows * HP, 0.f);
-  std::vector<MambaLayerState> ms(ns.size());
-  std::vector<SeqSpan> spans;
-  for (size_t i = 0; i < ns.size(); ++i) {
-    ms[i].ssm = cpu_states[i].data();
-    spans.push_back(SeqSpan{r0[i], ns[i], int64_t(3 * i + 1), &ms[i], nullptr});
   }
-  const ScanArgs a = make_args(xbc.data(), dt.data(), A.data(), dt_bias.data(), D.data(), y_cpu.data());
-  if (recurrent_ref)
+};
+
+// The CPU twin (chunked SSD, or the plain recurrence); updates `states`, returns y.
+std::vector<float> cpu_scan(ThreadPool& pool, const ScanInputs& in, std::vector<std::vector<float>>& states,
+                            bool recurrent) {
+  std::vector<float> y(in.rows * in.HP, 0.f);
+  std::vector<MambaLayerState> ms(in.ns.size());
+  std::vector<SeqSpan> spans;
+  for (size_t i = 0; i < in.ns.size(); ++i) {
+    ms[i].ssm = states[i].data();
+    spans.push_back(SeqSpan{in.r0[i], in.ns[i], in.past(i), &ms[i], nullptr});
+  }
+  const ScanArgs a = in.args(in.xbc.data(), in.dt.data(), in.A.data(), in.dt_bias.data(), in.D.data(), y.data());
+  if (recurrent)
     cpu_ssm_scan_recurrent(pool, a, spans);
   else
     cpu_ssm_scan(pool, a, spans);
+  return y;
+}
 
-  // GPU
-  DevBuf dxbc(xbc), ddt(dt), dA(A), dbias(dt_bias), dD(D), dy(size_t(rows * HP));
+// One cuda::ssm_scan_path call on device copies of the inputs; updates the
+// device `states`, returns y (NaN where the kernels wrote nothing).
+std::vector<float> gpu_scan(const ScanInputs& in, std::vector<std::unique_ptr<DevBuf>>& states, cuda::ScanPath path) {
+  DevBuf dxbc(in.xbc), ddt(in.dt), dA(in.A), dbias(in.dt_bias), dD(in.D), dy(size_t(in.rows * in.HP));
   std::vector<cuda::DevSpan> dsp;
-  for (size_t i = 0; i < ns.size(); ++i)
-    dsp.push_back(cuda::DevSpan{r0[i], ns[i], int64_t(3 * i + 1), nullptr, gpu_states[i]->p, nullptr, nullptr, 0});
+  for (size_t i = 0; i < in.ns.size(); ++i)
+    dsp.push_back(cuda::DevSpan{in.r0[i], in.ns[i], in.past(i), nullptr, states[i]->p, nullptr, nullptr, 0});
   DevSpans dspans(dsp);
-  const ScanArgs g = make_args(dxbc.p, ddt.p, dA.p, dbias.p, dD.p, dy.p);
-  cuda::ssm_scan(g, dspans.p, int(ns.size()), maxn(ns), nullptr);
+  const ScanArgs g = in.args(dxbc.p, ddt.p, dA.p, dbias.p, dD.p, dy.p);
+  cuda::ssm_scan_path(g, dspans.p, int(in.ns.size()), maxn(in.ns), path, nullptr);
   sync_or_fail();
+  return dy.host();
+}
 
-  const double ey = rel_err(dy.host(), y_cpu, y_cpu.size());
-  double es = 0;
+// sqrt(mean (a-b)^2) / sqrt(1 + mean b^2): the typical error against the typical
+// size; infinity if any value is not finite.
+double rms_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double e = 0, m = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    m += double(b[i]) * b[i];
+  }
+  return std::sqrt(e / double(b.size())) / std::sqrt(1.0 + m / double(b.size()));
+}
+
+// Bounds on rel_err (worst element) and rms_err (typical element).
+struct Tol {
+  double max, rms;
+};
+struct ScanTol {
+  Tol y, state;
+};
+// Recurrent kernel vs the CPU: both fp32 (see the file comment).
+constexpr ScanTol kFp32Tol{{1e-4, 1e-4}, {1e-4, 1e-4}};
+// Chunked kernels vs the CPU: the four chunk matmuls round their inputs to
+// tf32 (2^-11 relative). A y element sums up to 128 CBᵀ-weighted terms whose
+// rounding errors add randomly: ~3e-4 rms of y's size at the 9B shape, with a
+// tail of ~7e-3 over millions of elements (|y| reaches ~30 there); the state
+// is one tf32 product per chunk, passed on in fp32: ~6e-5 rms, ~1e-3 worst.
+// (Measured on a CPU emulation of the kernels with tf32 rounding, these
+// inputs, T up to 2048.) The bounds leave ~3x; indexing bugs (a dropped
+// diagonal, an off-by-one decay or chunk end, a wrong state-passing order)
+// gave errors > 4 in that emulation.
+constexpr ScanTol kTf32Tol{{2e-2, 1e-3}, {3e-3, 2e-4}};
+
+bool expect_close(const std::vector<float>& got, const std::vector<float>& want, const Tol& tol, const char* what,
+                  const std::string& label) {
+  const double e = rel_err(got, want, want.size()), r = rms_err(got, want);
+  const bool ok = e < tol.max && r < tol.rms;
+  if (!ok) std::printf("  %s %s: err %.3g (max %.3g), rms %.3g (max %.3g)\n", label.c_str(), what, e, tol.max, r, tol.rms);
+  CHECK(e < tol.max);
+  CHECK(r < tol.rms);
+  return ok;
+}
+
+std::string describe(const ScanShape& c, const std::vector<int64_t>& ns, const char* what) {
+  std::string s = std::string(what) + " heads=" + std::to_string(c.heads) + " P=" + std::to_string(c.head_dim) +
+                  " groups=" + std::to_string(c.groups) + " N=" + std::to_string(c.state) +
+                  " chunk=" + std::to_string(c.chunk) + " spans={";
+  for (size_t i = 0; i < ns.size(); ++i) s += (i ? "," : "") + std::to_string(ns[i]);
+  return s + "}";
+}
+
+// Runs one ssm_scan call over spans of lengths `ns` on both sides, from the
+// given states (updated in place: the CPU result into cpu_states, the GPU's
+// compared), the GPU with `path`, the CPU with its chunked or recurrent form.
+void check_scan_call(ThreadPool& pool, const ScanShape& c, const std::vector<int64_t>& ns, uint32_t seed,
+                     std::vector<std::vector<float>>& cpu_states, std::vector<std::unique_ptr<DevBuf>>& gpu_states,
+                     bool recurrent_ref, cuda::ScanPath path, float dt_min, float dt_max, const char* what) {
+  const ScanInputs in(c, ns, seed, dt_min, dt_max);
+  const std::vector<float> y_cpu = cpu_scan(pool, in, cpu_states, recurrent_ref);
+  const std::vector<float> y_gpu = gpu_scan(in, gpu_states, path);
+  const ScanTol& tol = path == cuda::ScanPath::Recurrent ? kFp32Tol : kTf32Tol;
+  const std::string label = describe(c, ns, what);
+  expect_close(y_gpu, y_cpu, tol.y, "y", label);
   for (size_t i = 0; i < ns.size(); ++i)
-    es = std::max(es, rel_err(gpu_states[i]->host(), cpu_states[i], cpu_states[i].size()));
-  if (!(ey < 1e-4 && es < 1e-4))
-    std::printf("  scan %s heads=%lld P=%lld groups=%lld N=%lld chunk=%lld spans=%zu: y err %.3g, state err %.3g\n",
-                label, (long long)c.heads, (long long)c.head_dim, (long long)c.groups, (long long)c.state,
-                (long long)c.chunk, ns.size(), ey, es);
-  CHECK(ey < 1e-4);
-  CHECK(es < 1e-4);
+    if (!expect_close(gpu_states[i]->host(), cpu_states[i], tol.state, "state", label + " span " + std::to_string(i)))
+      break;
 }
 
 // A prefill call over spans of lengths `ns` from non-zero states, then a batched
-// decode step and a second, uneven prefill continuing every span's state.
+// decode step and a second, uneven prefill continuing every span's state, all
+// through `path`.
 void check_scan(ThreadPool& pool, const ScanShape& c, const std::vector<int64_t>& ns, uint32_t seed,
-                float dt_min = 0.f, float dt_max = INFINITY) {
+                cuda::ScanPath path, float dt_min = 0.f, float dt_max = INFINITY) {
   const size_t PN = size_t(c.heads * c.head_dim * c.state);
   std::vector<std::vector<float>> cpu_states;
   std::vector<std::unique_ptr<DevBuf>> gpu_states;
@@ -279,35 +353,97 @@ void check_scan(ThreadPool& pool, const ScanShape& c, const std::vector<int64_t>
     cpu_states.push_back(random_vec(PN, seed + 100 + uint32_t(i), -0.5f, 0.5f));
     gpu_states.emplace_back(new DevBuf(cpu_states.back()));
   }
-  check_scan_call(pool, c, ns, seed, cpu_states, gpu_states, false, dt_min, dt_max, "prefill vs chunked");
-  check_scan_call(pool, c, std::vector<int64_t>(ns.size(), 1), seed + 20, cpu_states, gpu_states, false, dt_min,
+  check_scan_call(pool, c, ns, seed, cpu_states, gpu_states, false, path, dt_min, dt_max, "prefill vs chunked");
+  check_scan_call(pool, c, std::vector<int64_t>(ns.size(), 1), seed + 20, cpu_states, gpu_states, false, path, dt_min,
                   dt_max, "decode");
   std::vector<int64_t> more(ns.size());
   for (size_t i = 0; i < ns.size(); ++i) more[i] = 1 + int64_t((i * 5) % 11);
-  check_scan_call(pool, c, more, seed + 40, cpu_states, gpu_states, true, dt_min, dt_max, "prefill vs recurrent");
+  check_scan_call(pool, c, more, seed + 40, cpu_states, gpu_states, true, path, dt_min, dt_max,
+                  "prefill vs recurrent");
+}
+
+// The CUDA recurrent and chunked kernels on the same inputs and states.
+void check_paths_agree(const ScanShape& c, const std::vector<int64_t>& ns, uint32_t seed) {
+  const ScanInputs in(c, ns, seed, 0.f, INFINITY);
+  const size_t PN = size_t(c.heads * c.head_dim * c.state);
+  std::vector<std::unique_ptr<DevBuf>> rec, chk;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    const std::vector<float> s0 = random_vec(PN, seed + 100 + uint32_t(i), -0.5f, 0.5f);
+    rec.emplace_back(new DevBuf(s0));
+    chk.emplace_back(new DevBuf(s0));
+  }
+  const std::vector<float> y_rec = gpu_scan(in, rec, cuda::ScanPath::Recurrent);
+  const std::vector<float> y_chk = gpu_scan(in, chk, cuda::ScanPath::Chunked);
+  const std::string label = describe(c, ns, "chunked vs recurrent CUDA");
+  expect_close(y_chk, y_rec, kTf32Tol.y, "y", label);
+  for (size_t i = 0; i < ns.size(); ++i)
+    if (!expect_close(chk[i]->host(), rec[i]->host(), kTf32Tol.state, "state", label + " span " + std::to_string(i)))
+      break;
+}
+
+const ScanShape k9b{128, 80, 8, 128, 128};  // heads, head_dim, groups, state, chunk (spec §1.2)
+
+// The small fixture shapes, each with one span per interesting length in one call.
+void check_small_shapes(ThreadPool& pool, cuda::ScanPath path) {
+  // groups 1, head_dim 5, chunk 8
+  const std::vector<int64_t> lens = {1, 7, 7 /* chunk-1 */, 8, 9, 300, 1};
+  check_scan(pool, {4, 5, 1, 7, 8}, lens, 11, path);
+  check_scan(pool, {6, 5, 3, 7, 8}, lens, 12, path);       // 3 groups of 2 heads
+  check_scan(pool, {4, 10, 2, 40, 8}, lens, 13, path);     // 2 state columns per lane
+  check_scan(pool, {2, 3, 1, 130, 16}, {1, 15, 16, 17, 40}, 14, path);   // state > 128: masked lanes / 2 column blocks
+  check_scan(pool, {3, 33, 3, 16, 4}, {5, 1, 3, 4}, 15, path);           // head_dim > 32 rows, state < 32
+  check_scan(pool, {4, 5, 2, 7, 8}, {9, 1, 30}, 16, path, 0.05f, 0.8f);  // time_step_limit clamp active
 }
 
 }  // namespace
 
-TEST(cuda_ssm_scan_matches_cpu_small_shapes) {
+TEST(cuda_ssm_scan_recurrent_matches_cpu_small_shapes) {
   if (!cuda_device_or_skip()) return;
   ThreadPool pool(4);
-  // groups 1, head_dim 5, chunk 8; one span per interesting length in one call
-  const std::vector<int64_t> lens = {1, 7, 7 /* chunk-1 */, 8, 9, 300, 1};
-  check_scan(pool, {4, 5, 1, 7, 8}, lens, 11);
-  check_scan(pool, {6, 5, 3, 7, 8}, lens, 12);       // 3 groups of 2 heads
-  check_scan(pool, {4, 10, 2, 40, 8}, lens, 13);     // 2 state columns per lane
-  check_scan(pool, {2, 3, 1, 130, 16}, {1, 15, 16, 17, 40}, 14);   // state > 128: 8 columns per lane, masked
-  check_scan(pool, {3, 33, 3, 16, 4}, {5, 1, 3, 4}, 15);           // head_dim > 32 rows, state < 32
-  check_scan(pool, {4, 5, 2, 7, 8}, {9, 1, 30}, 16, 0.05f, 0.8f);  // time_step_limit clamp active
+  check_small_shapes(pool, cuda::ScanPath::Recurrent);
 }
 
-TEST(cuda_ssm_scan_matches_cpu_9b_shapes) {
+TEST(cuda_ssm_scan_recurrent_matches_cpu_9b_shapes) {
   if (!cuda_device_or_skip()) return;
   ThreadPool pool(8);
-  // heads 128, head_dim 80, groups 8, state 128, chunk 128 (spec §1.2)
-  check_scan(pool, {128, 80, 8, 128, 128}, {1, 7, 127, 128, 129, 300}, 21);
-  check_scan(pool, {128, 80, 8, 128, 128}, {1, 1, 1}, 22);  // batched decode from the start
+  check_scan(pool, k9b, {1, 7, 127, 128, 129, 300}, 21, cuda::ScanPath::Recurrent);
+  check_scan(pool, k9b, {1, 1, 1}, 22, cuda::ScanPath::Recurrent);  // batched decode from the start
+}
+
+TEST(cuda_ssm_scan_chunked_matches_cpu_small_shapes) {
+  if (!cuda_device_or_skip()) return;
+  ThreadPool pool(4);
+  check_small_shapes(pool, cuda::ScanPath::Chunked);
+  // head_dim and state over 128 (two column blocks each); chunk over 128 (cut to 128)
+  check_scan(pool, {2, 200, 1, 150, 128}, {1, 300, 129}, 17, cuda::ScanPath::Chunked);
+  check_scan(pool, {2, 130, 2, 260, 32}, {70, 1, 33}, 18, cuda::ScanPath::Chunked);
+  check_scan(pool, {2, 16, 1, 16, 256}, {300, 5}, 19, cuda::ScanPath::Chunked);
+}
+
+TEST(cuda_ssm_scan_chunked_matches_cpu_9b_shapes) {
+  if (!cuda_device_or_skip()) return;
+  ThreadPool pool(8);
+  // Every length of interest in one call (one chunk per launch set: 7 spans
+  // fill the workspace cap), then a single long span (11-chunk windows: the
+  // state crosses a window boundary through span.ssm).
+  check_scan(pool, k9b, {1, 127, 128, 129, 300, 1000, 2048}, 23, cuda::ScanPath::Chunked);
+  check_scan(pool, k9b, {2048}, 24, cuda::ScanPath::Chunked);
+}
+
+TEST(cuda_ssm_scan_auto_mixes_paths) {
+  if (!cuda_device_or_skip()) return;
+  ThreadPool pool(8);
+  // Decode spans and short prefills (recurrent) beside spans of >= 2 chunks
+  // (chunked) in one call; 12 spans overflow the workspace cap (11 slots), so
+  // the chunked spans fall in two span batches (spans 0-10, span 11).
+  check_scan(pool, k9b, {1, 300, 1, 1, 129, 1, 1, 1, 7, 1, 1, 256}, 25, cuda::ScanPath::Auto);
+  check_small_shapes(pool, cuda::ScanPath::Auto);
+}
+
+TEST(cuda_ssm_scan_chunked_matches_recurrent_cuda) {
+  if (!cuda_device_or_skip()) return;
+  check_paths_agree(k9b, {1, 129, 700}, 26);
+  check_paths_agree({4, 10, 2, 40, 8}, {1, 7, 300, 9, 64, 65, 1}, 27);
 }
 
 namespace {
@@ -363,9 +499,13 @@ TEST(cuda_gated_rms_norm_matches_cpu) {
 
 TEST(cuda_ssm_scan_bench_entry_runs) {
   if (!cuda_device_or_skip()) return;
-  // The timing entry point a bench binary uses: runs, and returns a sane time.
+  // The timing entry points a bench binary uses: run, and return sane times.
   const double ms = cuda::cuda_ssm_scan_time_ms(1024, 3);
-  std::printf("  9B-shaped prefill scan, T=1024: %.3f ms\n", ms);
-  CHECK(ms > 0);
-  CHECK(std::isfinite(ms));
+  const double rec = cuda::cuda_ssm_scan_time_ms_path(1024, 3, cuda::ScanPath::Recurrent);
+  const double chk = cuda::cuda_ssm_scan_time_ms_path(1024, 3, cuda::ScanPath::Chunked);
+  std::printf("  9B-shaped prefill scan, T=1024: %.3f ms (recurrent %.3f ms, chunked %.3f ms)\n", ms, rec, chk);
+  for (double t : {ms, rec, chk}) {
+    CHECK(t > 0);
+    CHECK(std::isfinite(t));
+  }
 }
