@@ -3,8 +3,14 @@
 # measuring, not to setting up. Needs no npm packages (the device machine has no
 # network): builds the native core, tests and benches with plain CMake for this
 # GPU's architecture, runs every CUDA kernel test against its CPU twin and the
-# fixtures end to end on the GPU, then the CPU benchmark for comparison.
-# Logs and results go to $OUT (default ./gpu-out).
+# fixtures end to end on the GPU, then the PyTorch baselines (if python3 has torch)
+# and the CUDA kernel bench at the 9B shapes, then the CPU benchmark for comparison.
+# The whole run fits one 10-minute device call: each step after the build gets
+# what is left of a ~9.5-minute budget (the kernel benches drop to --quick when
+# the build and tests took long; the CPU bench is skipped when time is short).
+# Logs and results go to $OUT (default ./gpu-out): env.txt, configure.log,
+# build.log, native-tests.log, torch-baselines.{json,log}, bench-kernels.{json,log},
+# bench-cpu.{json,log}.
 #   usage: bash scripts/gpu-session.sh [ARCH]     e.g. 90a-real for an H100
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +33,53 @@ tail -5 "$OUT/build.log"
 [ $status -eq 0 ] || { echo "build failed: see $OUT/build.log"; exit 1; }
 
 echo "== native tests (CUDA kernels vs CPU twins, fixtures on the GPU)"
-./build-gpu/nemotron_native_tests 2>&1 | tee "$OUT/native-tests.log" | grep -E "FAIL|native:|  (tiny|skipped)" 
+# Bounded so that a hang cannot take the benches' time (and the whole call) with it.
+t=$((450 - SECONDS)); [ $t -lt 60 ] && t=60
+timeout "$t" ./build-gpu/nemotron_native_tests 2>&1 | tee "$OUT/native-tests.log" | grep -E "FAIL|native:|  (tiny|skipped)" 
 
-echo "== CPU benchmark (for comparison)"
-./build-gpu/nemotron_bench_cpu --json "$OUT/bench-cpu.json" > "$OUT/bench-cpu.log" 2>&1
-tail -3 "$OUT/bench-cpu.log"
-echo "results in $OUT"
+# Seconds left of the session budget (SECONDS counts from the script's start).
+BUDGET=570
+left() { echo $((BUDGET - SECONDS)); }
+echo "== $(left) s left after build and tests"
+
+# Full kernel benches need ~1 min (torch) + ~2-3 min (ours) on an H100; --quick ~1 min for both.
+QUICK=""
+[ "$(left)" -lt 330 ] && QUICK="--quick"
+
+echo "== PyTorch baselines ${QUICK:+($QUICK) }(cuBLAS matmul and SDPA on the kernel bench's shapes)"
+BASELINE=()
+rm -f "$OUT/torch-baselines.json"
+if python3 -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)" > /dev/null 2>&1; then
+  t=$(( $(left) / 3 )); [ $t -gt 150 ] && t=150
+  timeout "$t" python3 scripts/torch-baselines.py $QUICK --out "$OUT/torch-baselines.json" > "$OUT/torch-baselines.log" 2>&1
+  rc=$?
+  [ $rc -eq 124 ] && echo "(torch baselines cut off after ${t}s: the rows measured so far are kept)"
+  head -2 "$OUT/torch-baselines.log"; tail -1 "$OUT/torch-baselines.log"
+  [ -s "$OUT/torch-baselines.json" ] && BASELINE=(--baseline "$OUT/torch-baselines.json")
+else
+  echo "(python3 cannot import torch with CUDA: no baselines, no \"vs torch\" column)"
+fi
+
+echo "== CUDA kernel bench ${QUICK:+($QUICK) }(9B shapes vs copy bandwidth / tensor peak${BASELINE:+ / torch})"
+t=$(( $(left) - 20 )); [ $t -gt 240 ] && t=240
+if [ $t -gt 30 ]; then
+  timeout "$t" ./build-gpu/nemotron_bench_kernels $QUICK ${BASELINE[@]+"${BASELINE[@]}"} --json "$OUT/bench-kernels.json" \
+    > "$OUT/bench-kernels.log" 2>&1
+  rc=$?
+  [ $rc -eq 124 ] && echo "(kernel bench cut off after ${t}s: bench-kernels.json holds the rows measured so far)"
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] && { echo "(kernel bench exited $rc)"; tail -5 "$OUT/bench-kernels.log"; }
+  grep -q '^## Peaks' "$OUT/bench-kernels.log" || head -3 "$OUT/bench-kernels.log"  # e.g. "no CUDA device: ..."
+  sed -n '/^## Peaks/,/^$/p' "$OUT/bench-kernels.log"
+  sed -n '/^## Targets/,$p' "$OUT/bench-kernels.log"
+else
+  echo "(skipped: $(left) s left)"
+fi
+
+if [ "$(left)" -gt 100 ]; then
+  echo "== CPU benchmark (for comparison)"
+  timeout $(( $(left) - 10 )) ./build-gpu/nemotron_bench_cpu --json "$OUT/bench-cpu.json" > "$OUT/bench-cpu.log" 2>&1
+  tail -3 "$OUT/bench-cpu.log"
+else
+  echo "== CPU benchmark skipped ($(left) s left)"
+fi
+echo "results in $OUT (${SECONDS} s)"
