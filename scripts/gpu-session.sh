@@ -8,6 +8,7 @@
 # The whole run fits one 10-minute device call: each step after the build gets
 # what is left of a ~9.5-minute budget (the kernel benches drop to --quick when
 # the build and tests took long; the CPU bench is skipped when time is short).
+# The end-to-end 9B benchmark is the second call: scripts/gpu-e2e.sh.
 # Logs and results go to $OUT (default ./gpu-out): env.txt, configure.log,
 # build.log, native-tests.log, torch-baselines.{json,log}, bench-kernels.{json,log},
 # bench-cpu.{json,log}.
