@@ -26,6 +26,7 @@
 
 #include "backend/cuda/attention_bench.h"
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
 
 namespace nemotron {
@@ -370,7 +371,6 @@ struct DeviceInfo {
 
 std::mutex g_mu;
 std::unordered_map<int, DeviceInfo> g_dev;
-std::unordered_map<int, cudaMemPool_t> g_pools;
 
 DeviceInfo device_info(int dev) {
   std::lock_guard<std::mutex> lk(g_mu);
@@ -383,24 +383,6 @@ DeviceInfo device_info(int dev) {
   return d;
 }
 
-// The split workspace comes from a private stream-ordered pool that keeps its
-// memory (release threshold = max), so per-token allocations cost no driver call
-// after the first, and concurrent calls on different streams never share a buffer.
-cudaMemPool_t workspace_pool(int dev) {
-  std::lock_guard<std::mutex> lk(g_mu);
-  auto it = g_pools.find(dev);
-  if (it != g_pools.end()) return it->second;
-  cudaMemPoolProps props = {};
-  props.allocType = cudaMemAllocationTypePinned;
-  props.location.type = cudaMemLocationTypeDevice;
-  props.location.id = dev;
-  cudaMemPool_t pool;
-  cuda::check(cudaMemPoolCreate(&pool, &props), "attention: cudaMemPoolCreate");
-  uint64_t keep = UINT64_MAX;
-  cuda::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "attention: pool release threshold");
-  g_pools[dev] = pool;
-  return pool;
-}
 
 template <int HDP, int BM, int BN>
 void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {

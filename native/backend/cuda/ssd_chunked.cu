@@ -50,10 +50,9 @@
 #include <mma.h>
 
 #include <algorithm>
-#include <mutex>
-#include <unordered_map>
 
 #include "backend/cuda/ssd_chunked.cuh"
+#include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
 
 namespace nemotron {
@@ -460,28 +459,6 @@ __global__ void __launch_bounds__(kThreads) out_kernel(ChunkParams c, int npb) {
 }
 
 // ---------------------------------------------------------------- host side
-
-std::mutex g_mu;
-std::unordered_map<int, cudaMemPool_t> g_pools;
-
-// The workspace comes from a private stream-ordered pool that keeps its memory
-// (release threshold = max), so after the first call an allocation costs no
-// driver call, and calls on different streams never share a buffer.
-cudaMemPool_t workspace_pool(int dev) {
-  std::lock_guard<std::mutex> lk(g_mu);
-  auto it = g_pools.find(dev);
-  if (it != g_pools.end()) return it->second;
-  cudaMemPoolProps props = {};
-  props.allocType = cudaMemAllocationTypePinned;
-  props.location.type = cudaMemLocationTypeDevice;
-  props.location.id = dev;
-  cudaMemPool_t pool;
-  cuda::check(cudaMemPoolCreate(&pool, &props), "ssd scan: cudaMemPoolCreate");
-  uint64_t keep = UINT64_MAX;
-  cuda::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "ssd scan: pool release threshold");
-  g_pools[dev] = pool;
-  return pool;
-}
 
 int64_t round16(int64_t v) { return (v + 15) / 16 * 16; }
 // Floats, rounded up so each workspace region starts 256-byte aligned.
