@@ -2,7 +2,7 @@
  * nemotron-node: NVIDIA Nemotron-Nano-9B-v2 and the NemotronH family from Node.js.
  */
 export { loadModel, Model, type ModelConfig, type MemoryReport } from './model';
-export { Sequence, type PrefillOptions, type DecodeOptions } from './sequence';
+export { Sequence, type PrefillOptions, type DecodeOptions, type DecodeSampleOptions, type SampledToken } from './sequence';
 export type { LoadModelOptions, CreateSequenceOptions, LoadProgress } from './options';
 export {
   NemotronError,
@@ -30,5 +30,5 @@ export { ChatTemplate, renderChat, type ChatMessage } from './chat/template';
 export type { ThinkingBudget } from './chat/thinking';
 export type { ToolDefinition, ToolSet, ToolCall } from './chat/tools';
 export type { FinishReason } from './chat/turn';
-export type { SamplingOptions } from './chat/sampling';
+export { Sampler, type SamplingOptions } from './chat/sampling';
 export { createServer, type CreateServerOptions, type NemotronServer } from './server';

@@ -121,7 +121,7 @@ export class Model implements SequenceOwner, ChatHost {
     this.nativeInfo = handle.info();
     this.batcher = new DecodeBatcher(
       this.queue,
-      (hs, ts) => this.live().decodeBatch(hs, ts),
+      (hs, ts, sampling) => this.live().decodeBatch(hs, ts, sampling),
       this.nativeInfo.vocabSize,
       limits.maxBatchSize ?? 32,
     );

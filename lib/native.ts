@@ -45,6 +45,46 @@ export interface NativeMemoryPlan {
   deviceFreeBytes: number;
 }
 
+/**
+ * One row's sampling for decodeBatch (native/engine/sampler.h SamplingParams):
+ * the JS Sampler's options after defaults, its RNG state and the step's inputs.
+ * Made by Sampler.toNative(); the native sampler then draws exactly what
+ * Sampler.sample() would.
+ */
+export interface NativeSamplingRow {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repetitionPenalty: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  penaltyWindow: number;
+  /** Tokens generated so far (only needed with a penalty). */
+  history?: Int32Array;
+  /** Logit bias, applied in this order. */
+  biasIds?: Int32Array;
+  biasValues?: Float64Array;
+  /** Banned ids (present, even empty, exactly when the JS call had a mask). */
+  mask?: Int32Array;
+  /** xoshiro128** state, 4 words (lib/chat/rng.ts). */
+  rng: Uint32Array;
+  /** Also return this row's logits. */
+  logits?: boolean;
+}
+
+/** decodeBatch's result when it was given sampling rows. */
+export interface NativeSampledBatch {
+  /** The sampled id per row; -1 for rows without sampling or whose sampling failed. */
+  ids: Int32Array;
+  /** Each row's RNG state after its draw, 4 words per row. */
+  rngStates: Uint32Array;
+  /** [rows, vocab] for the rows that asked for logits (null sampling, or `logits: true`), in batch order. */
+  logits: Float32Array;
+  /** Per row, why its sampling failed (e.g. every token masked); absent when none failed. */
+  errors?: (string | undefined)[];
+}
+
 export interface NativeModel {
   info(): NativeModelInfo;
   memoryPlan(): NativeMemoryPlan;
@@ -52,6 +92,20 @@ export interface NativeModel {
   evaluate(tokens: Int32Array): Promise<Float32Array>;
   /** One forward pass advancing every sequence by its token; logits [sequences, vocab]. */
   decodeBatch(sequences: NativeSequence[], tokens: Int32Array): Promise<Float32Array>;
+  /**
+   * The same forward pass, then each row with a sampling entry is sampled on the
+   * worker thread (rows in parallel); rows with null get their logits as before.
+   */
+  decodeBatch(
+    sequences: NativeSequence[],
+    tokens: Int32Array,
+    sampling: (NativeSamplingRow | null)[],
+  ): Promise<NativeSampledBatch>;
+  decodeBatch(
+    sequences: NativeSequence[],
+    tokens: Int32Array,
+    sampling?: (NativeSamplingRow | null)[],
+  ): Promise<Float32Array | NativeSampledBatch>;
   dispose(): void;
 }
 
@@ -77,6 +131,14 @@ export interface NativeBinding {
     onProgress?: (p: NativeProgress) => void,
   ): Promise<NativeModel>;
   runtimeInfo(): NativeRuntimeInfo;
+  /**
+   * @internal Test hook, not API: samples row i of `logits` ([params.length, vocab])
+   * with params[i] on the calling thread, as decodeBatch's sampling does.
+   */
+  sampleRows(
+    logits: Float32Array,
+    params: NativeSamplingRow[],
+  ): { ids: Int32Array; rngStates: Uint32Array; errors: (string | null)[] };
 }
 
 /** The package root: the nearest ancestor directory holding our package.json. */

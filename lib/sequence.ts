@@ -4,9 +4,10 @@
  * scan, not token by token); decode() advances one token. clone() forks it.
  */
 import type { Reservation } from './admission';
+import type { Sampler } from './chat/sampling';
 import { ContextOverflowError, DisposedError, fromNative } from './errors';
-import type { NativeSequence } from './native';
-import type { DecodeRequest } from './decode-batcher';
+import type { NativeSamplingRow, NativeSequence } from './native';
+import type { DecodeRequest, DecodeResult } from './decode-batcher';
 import type { TaskQueue } from './task-queue';
 import { toTokenArray } from './tokens';
 
@@ -37,6 +38,19 @@ export interface PrefillOptions {
 export interface DecodeOptions {
   /** Gives up waiting for memory when aborted (only a sequence's first call can wait). */
   signal?: AbortSignal;
+}
+
+export interface DecodeSampleOptions extends DecodeOptions {
+  /** Also return the logits the token was sampled from (costs a [vocab] copy to JS). */
+  logits?: boolean;
+}
+
+/** decodeSample's result. */
+export interface SampledToken {
+  /** The sampled next token (not yet fed: pass it to the next decode call). */
+  id: number;
+  /** With `logits: true`: the next position's logits, as decode() would give. */
+  logits?: Float32Array;
 }
 
 export class Sequence {
@@ -104,18 +118,51 @@ export class Sequence {
 
   /** Feeds one token; resolves to the logits for the next position. */
   async decode(token: number, options: DecodeOptions = {}): Promise<Float32Array> {
+    const r = await this.step(token, undefined, options);
+    return r.logits!;
+  }
+
+  /**
+   * Feeds one token and samples the next one in native code (after the batched
+   * forward pass, on the worker thread), so only the id comes back to JS. Gives
+   * exactly `sampler.sample(await this.decode(token), history, mask)`: the native
+   * sampler replays the JS one, and the sampler's RNG advances as that call would,
+   * so later JS sampling continues the same stream. `sampler` must not sample
+   * elsewhere until this resolves. Rejects (after the token was fed) where
+   * sample() would throw, e.g. when every token is masked.
+   */
+  async decodeSample(
+    token: number,
+    sampler: Sampler,
+    history: readonly number[] = [],
+    mask?: Iterable<number>,
+    options: DecodeSampleOptions = {},
+  ): Promise<SampledToken> {
+    // Taken now, before any wait: the caller may move on with `history` meanwhile.
+    const row = sampler.toNative(history, mask);
+    if (options.logits) row.logits = true;
+    const r = await this.step(token, row, options);
+    const s = r.sampled!;
+    if ('error' in s) throw new Error(s.error);
+    sampler.setRngState(s.rngState);
+    return options.logits ? { id: s.id, logits: r.logits } : { id: s.id };
+  }
+
+  /** One decode step through the model's batcher (sampled natively when `sampling` is given). */
+  private async step(token: number, sampling: NativeSamplingRow | undefined, options: DecodeOptions): Promise<DecodeResult> {
     const ids = toTokenArray([token], this.owner.vocabSize, 'decode');
     this.live();
     if (!this.reservation) await this.admit(options.signal);
     const h = this.live();
-    return new Promise<Float32Array>((resolve, reject) => {
+    return new Promise<DecodeResult>((resolve, reject) => {
       this.owner.submitDecode({
         handle: h,
         token: ids[0],
+        sampling,
         check: () => this.checkRoom('decode', 1),
-        resolve: (logits) => {
+        resolve: (result) => {
           this.tokenCount += 1;
-          resolve(logits);
+          resolve(result);
         },
         reject: (err) => reject(fromNative(err)),
       });

@@ -24,6 +24,20 @@ export class Rng {
     this.s3 = next();
   }
 
+  /** The 128-bit state as four unsigned words (native/engine/sampler.h RngState), e.g. to continue this stream natively. */
+  getState(): Uint32Array {
+    return Uint32Array.of(this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0);
+  }
+
+  /** Continues from a state given by getState() here or by the native sampler. */
+  setState(state: ArrayLike<number>): void {
+    if (state.length !== 4) throw new RangeError('Rng.setState: the state is 4 words');
+    this.s0 = state[0] >>> 0;
+    this.s1 = state[1] >>> 0;
+    this.s2 = state[2] >>> 0;
+    this.s3 = state[3] >>> 0;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 
+import type { NativeSamplingRow } from '../native';
 import { Rng } from './rng';
 
 export const samplingOptionsSchema = z
@@ -128,6 +129,51 @@ export class Sampler {
     return c.ids[c.ids.length - 1];
   }
 
+  /**
+   * @internal This sampler's options, RNG state and one step's inputs as the
+   * native sampler takes them (native/engine/sampler.h), which samples exactly as
+   * sample() would. Hand the RNG state it returns to setRngState().
+   */
+  toNative(history: readonly number[] = [], mask?: Iterable<number>): NativeSamplingRow {
+    const o = this.opts;
+    const row: NativeSamplingRow = {
+      temperature: o.temperature,
+      // (a top-k or window past any vocabulary or history is the same as that size: keep them int32)
+      topK: Math.min(o.topK, 0x7fffffff),
+      topP: o.topP,
+      minP: o.minP,
+      repetitionPenalty: o.repetitionPenalty,
+      presencePenalty: o.presencePenalty,
+      frequencyPenalty: o.frequencyPenalty,
+      penaltyWindow: Math.min(o.penaltyWindow, 0x7fffffff),
+      rng: this.rng.getState(),
+    };
+    // History only matters with a penalty (see adjusted()); send just its window.
+    if (history.length > 0 && (o.repetitionPenalty !== 1 || o.presencePenalty !== 0 || o.frequencyPenalty !== 0)) {
+      const window = o.penaltyWindow > 0 ? history.slice(-o.penaltyWindow) : history;
+      row.history = tokenIds(window);
+    }
+    if (this.bias.length > 0) {
+      this.nativeBias ??= nativeBias(this.bias);
+      row.biasIds = this.nativeBias.ids;
+      row.biasValues = this.nativeBias.values;
+    }
+    if (mask !== undefined) row.mask = tokenIds(mask);
+    return row;
+  }
+
+  private nativeBias: { ids: Int32Array; values: Float64Array } | undefined;
+
+  /** @internal The draw RNG's state (4 words), to continue this sampler's stream elsewhere. */
+  rngState(): Uint32Array {
+    return this.rng.getState();
+  }
+
+  /** @internal Continues from an RNG state (from rngState() or the native sampler). */
+  setRngState(state: ArrayLike<number>): void {
+    this.rng.setState(state);
+  }
+
   private buffers: Candidates | undefined;
   private scratch(size: number): Candidates {
     if (!this.buffers || this.buffers.ids.length < size)
@@ -157,6 +203,22 @@ export class Sampler {
     if (mask) for (const t of mask) if (t >= 0 && t < l.length) l[t] = -Infinity;
     return l;
   }
+}
+
+/**
+ * Token ids as an Int32Array, dropping what adjusted() ignores anyway: a
+ * non-integer is no element of a Float32Array, and ids past int32 are past any vocabulary.
+ */
+function tokenIds(ids: Iterable<number>): Int32Array {
+  const out: number[] = [];
+  for (const t of ids) if (Number.isInteger(t) && t <= 0x7fffffff && t >= -0x80000000) out.push(t);
+  return Int32Array.from(out);
+}
+
+/** The bias list in its order, as typed arrays. Ids past int32 are past any vocabulary: adjusted() skips them too. */
+function nativeBias(bias: ReadonlyArray<[number, number]>): { ids: Int32Array; values: Float64Array } {
+  const kept = bias.filter(([t]) => t <= 0x7fffffff);
+  return { ids: Int32Array.from(kept, ([t]) => t), values: Float64Array.from(kept, ([, b]) => b) };
 }
 
 /** Candidate token ids and their weights, permuted together. */

@@ -65,6 +65,15 @@ export interface TurnResult {
   fed: number[];
 }
 
+/**
+ * Whether decode steps sample in native code when nothing needs the full logits
+ * (no logitsProcessor, no logprobs). Same tokens either way (the native sampler
+ * replays the JS one); NEMOTRON_NATIVE_SAMPLING=0 turns it off, e.g. to compare.
+ */
+export function nativeSamplingEnabled(): boolean {
+  return process.env.NEMOTRON_NATIVE_SAMPLING !== '0';
+}
+
 const THINK_END = '</think>';
 const TOOLCALL_OPEN = '<TOOLCALL>';
 const TOOLCALL_CLOSE = '</TOOLCALL>';
@@ -156,12 +165,17 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     return { token: utf8.decode(bytes), bytes: [...bytes] };
   };
   let logits = input.logits;
+  // Steps that need no full logits sample natively: the decode call then brings
+  // back the next id, and `logits` is stale until a plain decode or prefill.
+  const sampleNatively = nativeSamplingEnabled() && !input.logitsProcessor && input.logprobs === undefined;
+  let next: number | undefined; // sampled natively by the last decode step
   let completion = 0;
   let reasoningTokens = 0; // sampled while the thought was open (forced closing tokens excluded)
   const history: number[] = [];
   const fed: number[] = [];
   let finish: FinishReason | undefined;
   const t0 = performance.now();
+  const mask = () => (channel === 'reasoning' ? thinking.mask() : undefined);
 
   while (!finish) {
     if (input.signal?.aborted) {
@@ -173,11 +187,17 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       break;
     }
     const modelLogits = logits; // before the processor: logprobs describe the model's distribution
-    if (input.logitsProcessor) {
-      logits = Float32Array.from(logits);
-      input.logitsProcessor(logits, { step: completion, channel });
+    let id: number;
+    if (next !== undefined) {
+      id = next;
+      next = undefined;
+    } else {
+      if (input.logitsProcessor) {
+        logits = Float32Array.from(logits);
+        input.logitsProcessor(logits, { step: completion, channel });
+      }
+      id = sampler.sample(logits, history, mask());
     }
-    const id = sampler.sample(logits, history, channel === 'reasoning' ? thinking.mask() : undefined);
     if (endOfTurn.has(id)) {
       finish = 'stop';
       break;
@@ -197,9 +217,15 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       finish = 'stop';
       break;
     }
-    logits = await seq.decode(id);
+    const closing = action.kind === 'close' && channel === 'reasoning';
+    // Sample with this step only when the next iteration will sample from it (not
+    // when a forced close or a limit comes first), so the RNG advances exactly as
+    // on the JS path. History and mask are already those of the next step.
+    if (sampleNatively && !closing && completion < input.maxTokens && seq.length + 1 < seq.contextSize)
+      next = (await seq.decodeSample(id, sampler, history, mask())).id;
+    else logits = await seq.decode(id);
     fed.push(id);
-    if (action.kind === 'close' && channel === 'reasoning') {
+    if (closing) {
       // Budget reached: end the thought in the same sequence, then answer.
       route(detok.flush());
       const forced = tok.encode(action.text);

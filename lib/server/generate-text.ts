@@ -5,7 +5,7 @@
  */
 import { IncrementalDetokenizer } from '../chat/detokenizer';
 import { Sampler, type SamplingOptions } from '../chat/sampling';
-import type { LogitsContext } from '../chat/turn';
+import { nativeSamplingEnabled, type LogitsContext } from '../chat/turn';
 import type { Model } from '../model';
 import { badRequest } from './errors';
 
@@ -45,6 +45,10 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
     let emitted = 0; // chars of `text` already passed to onText
     let finishReason: GeneratedText['finishReason'] = 'length';
     let logits = await seq.prefill(o.promptIds);
+    // Without a logits processor the decode steps sample natively (same tokens):
+    // each brings back the next id instead of the logits.
+    const sampleNatively = nativeSamplingEnabled() && !o.logitsProcessor;
+    let next: number | undefined;
     const t0 = performance.now();
     const emitUpTo = (end: number) => {
       if (end > emitted) o.onText?.(text.slice(emitted, end));
@@ -56,11 +60,17 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
         finishReason = 'abort';
         break;
       }
-      if (o.logitsProcessor) {
-        logits = Float32Array.from(logits);
-        o.logitsProcessor(logits, { step: generated.length, channel: 'text' });
+      let id: number;
+      if (next !== undefined) {
+        id = next;
+        next = undefined;
+      } else {
+        if (o.logitsProcessor) {
+          logits = Float32Array.from(logits);
+          o.logitsProcessor(logits, { step: generated.length, channel: 'text' });
+        }
+        id = sampler.sample(logits, generated);
       }
-      const id = sampler.sample(logits, generated);
       if (tok.eosTokenIds.has(id)) {
         finishReason = 'stop';
         break;
@@ -75,7 +85,10 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
         break;
       }
       emitUpTo(text.length - holdBack);
-      if (generated.length < o.maxTokens) logits = await seq.decode(id);
+      if (generated.length >= o.maxTokens) continue;
+      // Sample with the step only if the loop will go on to use it (same RNG use as the JS path).
+      if (sampleNatively && seq.length + 1 < contextSize) next = (await seq.decodeSample(id, sampler, generated)).id;
+      else logits = await seq.decode(id);
     }
     if (finishReason !== 'stop') text += detok.flush();
     emitUpTo(text.length);

@@ -1,5 +1,8 @@
 #include "addon/model_wrap.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "addon/addon_data.h"
 #include "addon/handles.h"
 #include "addon/promise_worker.h"
@@ -92,13 +95,53 @@ class EvaluateWorker final : public PromiseWorker {
   std::vector<float> logits_;
 };
 
-// decodeBatch(sequences, tokens): one forward pass advancing every sequence by
-// its token; logits [n, vocab]. Sequences that have no state yet get one here.
+// What decodeBatch does after the forward pass when it was given sampling
+// params: rows with params are sampled here (on the worker thread), and only the
+// rows that ask for logits (params null, or `logits: true`) are returned.
+struct BatchSampling {
+  std::vector<nemotron::SampleJob> jobs;
+  std::vector<bool> wants_logits;  // per batch row
+};
+
+// { ids, rngStates, errors? } for `rows` rows, of which `jobs` were sampled:
+// the others get id -1 and a zero state; `errors` only when a job failed.
+Napi::Object sampled_rows(Napi::Env env, const std::vector<nemotron::SampleJob>& jobs, size_t rows) {
+  Napi::Int32Array ids = Napi::Int32Array::New(env, rows);
+  Napi::Uint32Array rng = Napi::Uint32Array::New(env, 4 * rows);  // zero-filled
+  Napi::Array errors = Napi::Array::New(env, rows);
+  std::fill_n(ids.Data(), rows, -1);
+  bool any_error = false;
+  for (const nemotron::SampleJob& j : jobs) {
+    const size_t row = static_cast<size_t>(j.row);
+    ids[row] = j.id;
+    std::copy_n(j.params.rng.s, 4, rng.Data() + 4 * row);
+    if (!j.error.empty()) {
+      errors.Set(static_cast<uint32_t>(row), Napi::String::New(env, j.error));
+      any_error = true;
+    }
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ids", ids);
+  o.Set("rngStates", rng);
+  if (any_error) o.Set("errors", errors);
+  return o;
+}
+
+// decodeBatch(sequences, tokens[, sampling]): one forward pass advancing every
+// sequence by its token. Without `sampling`: logits [n, vocab]. With it: sampled
+// ids, RNG states and the requested logit rows (see BatchSampling). Sequences
+// that have no state yet get one here.
 class DecodeBatchWorker final : public PromiseWorker {
  public:
   DecodeBatchWorker(Napi::Env env, std::shared_ptr<nemotron::Engine> engine, std::vector<std::shared_ptr<SequenceBox>> boxes,
-                    std::vector<int32_t> tokens)
-      : PromiseWorker(env), engine_(std::move(engine)), boxes_(std::move(boxes)), tokens_(std::move(tokens)) {}
+                    std::vector<int32_t> tokens, std::unique_ptr<BatchSampling> sampling,
+                    std::shared_ptr<nemotron::ThreadPool> pool)
+      : PromiseWorker(env),
+        engine_(std::move(engine)),
+        boxes_(std::move(boxes)),
+        tokens_(std::move(tokens)),
+        sampling_(std::move(sampling)),
+        pool_(std::move(pool)) {}
 
  protected:
   void run() override {
@@ -108,19 +151,148 @@ class DecodeBatchWorker final : public PromiseWorker {
         throw nemotron::Error(nemotron::ErrorCode::InvalidArgument, "decodeBatch: a sequence belongs to another model");
       items.push_back(nemotron::DecodeItem{&boxes_[i]->get(), tokens_[i]});
     }
-    logits_.resize(boxes_.size() * static_cast<size_t>(engine_->config().vocab_size));
+    const int64_t vocab = engine_->config().vocab_size;
+    logits_.resize(boxes_.size() * static_cast<size_t>(vocab));
     engine_->decode(items, logits_.data());
+    if (!sampling_) return;
+    nemotron::sample_rows(logits_.data(), vocab, sampling_->jobs, pool_.get());
+    keep_requested_rows(vocab);
   }
-  Napi::Value resolve_value(Napi::Env env) override { return to_float32_array(env, logits_); }
+
+  Napi::Value resolve_value(Napi::Env env) override {
+    if (!sampling_) return to_float32_array(env, logits_);
+    Napi::Object o = sampled_rows(env, sampling_->jobs, boxes_.size());
+    o.Set("logits", to_float32_array(env, logits_));
+    return o;
+  }
 
  private:
+  // Moves the rows that were asked for to the front (in batch order) and drops the rest.
+  void keep_requested_rows(int64_t vocab) {
+    size_t kept = 0;
+    const size_t width = static_cast<size_t>(vocab);
+    for (size_t r = 0; r < sampling_->wants_logits.size(); ++r) {
+      if (!sampling_->wants_logits[r]) continue;
+      if (kept != r) std::copy_n(logits_.begin() + r * width, width, logits_.begin() + kept * width);
+      ++kept;
+    }
+    logits_.resize(kept * width);
+  }
+
   std::shared_ptr<nemotron::Engine> engine_;
   std::vector<std::shared_ptr<SequenceBox>> boxes_;
   std::vector<int32_t> tokens_;
+  std::unique_ptr<BatchSampling> sampling_;
+  std::shared_ptr<nemotron::ThreadPool> pool_;
   std::vector<float> logits_;
 };
 
+Napi::Error invalid(Napi::Env env, const std::string& message) { return make_error(env, "ERR_INVALID_ARGUMENT", message); }
+
+double read_number(const Napi::Object& o, const char* key, const std::string& where) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw invalid(o.Env(), where + "." + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+// A non-negative integer (topK, penaltyWindow).
+int64_t read_count(const Napi::Object& o, const char* key, const std::string& where) {
+  const double d = read_number(o, key, where);
+  if (!(d >= 0 && d <= 9007199254740991.0 && d == std::floor(d)))
+    throw invalid(o.Env(), where + "." + key + " must be a non-negative integer");
+  return static_cast<int64_t>(d);
+}
+
+// The elements of an optional typed array of the given type (empty when undefined).
+template <typename T>
+std::vector<T> read_typed(const Napi::Object& o, const char* key, napi_typedarray_type type, const std::string& where,
+                          bool* present = nullptr) {
+  Napi::Value v = o.Get(key);
+  if (present) *present = !v.IsUndefined() && !v.IsNull();
+  if (v.IsUndefined() || v.IsNull()) return {};
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw invalid(o.Env(), where + "." + key + " has the wrong type");
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// Threads for sampling a batch's rows: as many as the engine computes with.
+int sample_threads(const nemotron::Engine& engine) {
+  return std::max(1, std::min(engine.threads(), nemotron::ThreadPool::default_threads()));
+}
+
+std::unique_ptr<BatchSampling> read_batch_sampling(const Napi::Value& v, size_t rows) {
+  Napi::Env env = v.Env();
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != rows)
+    throw invalid(env, "decodeBatch: sampling must be an array with one entry (params or null) per sequence");
+  Napi::Array list = v.As<Napi::Array>();
+  auto out = std::make_unique<BatchSampling>();
+  out->wants_logits.assign(rows, true);
+  for (uint32_t i = 0; i < rows; ++i) {
+    Napi::Value e = list.Get(i);
+    if (e.IsNull() || e.IsUndefined()) continue;  // a logits-only row
+    nemotron::SampleJob job;
+    job.row = i;
+    job.params = read_sampling_params(e, "decodeBatch: sampling[" + std::to_string(i) + "]");
+    out->wants_logits[i] = e.As<Napi::Object>().Get("logits").ToBoolean().Value();
+    out->jobs.push_back(std::move(job));
+  }
+  return out;
+}
+
 }  // namespace
+
+nemotron::SamplingParams read_sampling_params(const Napi::Value& v, const std::string& where) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) throw invalid(env, where + " must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  nemotron::SamplingParams p;
+  p.temperature = read_number(o, "temperature", where);
+  if (!(p.temperature >= 0)) throw invalid(env, where + ".temperature must be >= 0");
+  p.top_k = read_count(o, "topK", where);
+  p.top_p = read_number(o, "topP", where);
+  p.min_p = read_number(o, "minP", where);
+  p.repetition_penalty = read_number(o, "repetitionPenalty", where);
+  p.presence_penalty = read_number(o, "presencePenalty", where);
+  p.frequency_penalty = read_number(o, "frequencyPenalty", where);
+  p.penalty_window = read_count(o, "penaltyWindow", where);
+  p.history = read_typed<int32_t>(o, "history", napi_int32_array, where);
+  std::vector<int32_t> bias_ids = read_typed<int32_t>(o, "biasIds", napi_int32_array, where);
+  std::vector<double> bias_values = read_typed<double>(o, "biasValues", napi_float64_array, where);
+  if (bias_ids.size() != bias_values.size()) throw invalid(env, where + ": biasIds and biasValues differ in length");
+  for (size_t i = 0; i < bias_ids.size(); ++i) p.bias.emplace_back(bias_ids[i], bias_values[i]);
+  p.mask = read_typed<int32_t>(o, "mask", napi_int32_array, where, &p.has_mask);
+  std::vector<uint32_t> rng = read_typed<uint32_t>(o, "rng", napi_uint32_array, where);
+  if (rng.size() != 4) throw invalid(env, where + ".rng must be a Uint32Array of 4 words");
+  std::copy(rng.begin(), rng.end(), p.rng.s);
+  return p;
+}
+
+Napi::Value sample_rows_for_tests(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw invalid(env, "sampleRows: logits must be a Float32Array");
+  if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0)
+    throw invalid(env, "sampleRows: params must be a non-empty array");
+  Napi::Float32Array logits = info[0].As<Napi::Float32Array>();
+  Napi::Array list = info[1].As<Napi::Array>();
+  const size_t rows = list.Length();
+  if (logits.ElementLength() % rows != 0) throw invalid(env, "sampleRows: logits is not [params.length, vocab]");
+  const int64_t vocab = static_cast<int64_t>(logits.ElementLength() / rows);
+  std::vector<nemotron::SampleJob> jobs(rows);
+  for (uint32_t i = 0; i < rows; ++i) {
+    jobs[i].row = i;
+    jobs[i].params = read_sampling_params(list.Get(i), "sampleRows: params[" + std::to_string(i) + "]");
+  }
+  nemotron::sample_rows(logits.Data(), vocab, jobs, nullptr);
+  Napi::Object o = sampled_rows(env, jobs, rows);
+  // here every row has an entry: null when it was sampled
+  Napi::Array errors = Napi::Array::New(env, rows);
+  for (uint32_t i = 0; i < rows; ++i)
+    errors.Set(i, jobs[i].error.empty() ? env.Null() : Napi::String::New(env, jobs[i].error));
+  o.Set("errors", errors);
+  return o;
+}
 
 void ModelWrap::init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativeModel",
@@ -207,11 +379,18 @@ Napi::Value ModelWrap::decode_batch(const Napi::CallbackInfo& info) {
   std::vector<int32_t> tokens = read_tokens(info[1]);
   if (tokens.size() != boxes.size() || boxes.empty())
     throw make_error(env, "ERR_INVALID_ARGUMENT", "decodeBatch: one token per sequence, at least one sequence");
-  return queue_worker<DecodeBatchWorker>(env, std::move(engine), std::move(boxes), std::move(tokens));
+  std::unique_ptr<BatchSampling> sampling;
+  if (!info[2].IsUndefined() && !info[2].IsNull()) {
+    sampling = read_batch_sampling(info[2], boxes.size());
+    if (!sample_pool_) sample_pool_ = std::make_shared<nemotron::ThreadPool>(sample_threads(*engine));
+  }
+  return queue_worker<DecodeBatchWorker>(env, std::move(engine), std::move(boxes), std::move(tokens), std::move(sampling),
+                                         sample_pool_);
 }
 
 Napi::Value ModelWrap::dispose(const Napi::CallbackInfo& info) {
   engine_.reset();
+  sample_pool_.reset();
   return info.Env().Undefined();
 }
 

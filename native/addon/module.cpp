@@ -50,6 +50,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   SequenceWrap::init(env);
   exports.Set("loadModel", Napi::Function::New<load_model>(env, "loadModel"));
   exports.Set("runtimeInfo", Napi::Function::New<runtime_info>(env, "runtimeInfo"));
+  // Internal: a test hook comparing the native sampler with the JS one. Not API.
+  exports.Set("sampleRows", Napi::Function::New<sample_rows_for_tests>(env, "sampleRows"));
   return exports;
 }
 
