@@ -123,7 +123,7 @@ export class Model implements SequenceOwner, ChatHost {
       this.queue,
       (hs, ts, sampling) => this.live().decodeBatch(hs, ts, sampling),
       this.nativeInfo.vocabSize,
-      limits.maxBatchSize ?? 32,
+      limits.maxBatchSize ?? 128,
     );
     this.defaultContextSize =
       limits.contextSize ?? Math.min(this.nativeInfo.maxPositionEmbeddings || DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT);

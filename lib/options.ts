@@ -22,7 +22,7 @@ export const loadModelOptionsSchema = z
     /** Default context size of sequences and chat sessions (default: min(max_position_embeddings, 32768)). */
     contextSize: z.number().int().min(16).optional(),
     /** Most sequences whose decode steps are batched into one forward pass (continuous batching). */
-    maxBatchSize: z.number().int().min(1).max(1024).default(32),
+    maxBatchSize: z.number().int().min(1).max(1024).default(128),
     /** Most tokens per forward pass; long prompts are prefilled in pieces of this size. */
     maxBatchTokens: z.number().int().min(1).max(65536).default(512),
     /**

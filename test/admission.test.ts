@@ -9,6 +9,7 @@ import * as path from 'node:path';
 
 import { Admission } from '../lib/admission';
 import { dimsFromConfig, memoryPlan } from '../lib/cli/memory-plan';
+import { defaultConcurrency } from '../lib/server';
 import { OutOfMemoryError, loadModel, type Model, type Sequence } from '../lib';
 import { argmax, describeWithFixtures, loadFixture, maxAbsDiff, row, type Fixture } from './helpers/fixtures';
 
@@ -214,5 +215,19 @@ describeWithFixtures('memory plan and admission on a model (CPU)', () => {
     const m: Model = model;
     m.dispose();
     await expect(p2).rejects.toThrow(/disposed/);
+  });
+});
+
+describe('server concurrency default (createServer without maxConcurrent)', () => {
+  // Only device and memory are read; a stand-in model keeps this independent of a GPU.
+  const fake = (device: 'cpu' | 'cuda', fit: number) =>
+    ({ device, memory: { sequencesAtDefaultContext: fit } }) as unknown as Model;
+  test('GPU: as many sequences as the memory budget admits, between 1 and 128', () => {
+    expect(defaultConcurrency(fake('cuda', 48))).toBe(48);
+    expect(defaultConcurrency(fake('cuda', 500))).toBe(128);
+    expect(defaultConcurrency(fake('cuda', 0))).toBe(1);
+  });
+  test('CPU: 8, whatever memory would admit', () => {
+    expect(defaultConcurrency(fake('cpu', 500))).toBe(8);
   });
 });

@@ -33,8 +33,12 @@ const createServerOptionsSchema = z
     modelName: z.string().min(1).optional(),
     /** Most requests waiting for their turn; more are answered 429. */
     maxQueue: z.number().int().min(0).default(64),
-    /** Generations run at once; their decode steps share forward passes (continuous batching). */
-    maxConcurrent: z.number().int().min(1).max(1024).default(8),
+    /**
+     * Generations run at once; their decode steps share forward passes (continuous batching).
+     * Default: on a GPU as many sequences of the default context as the memory budget holds
+     * (model.memory.sequencesAtDefaultContext), at most 128; on the CPU 8.
+     */
+    maxConcurrent: z.number().int().min(1).max(1024).optional(),
     /** Largest request body; larger ones are answered 413. */
     maxBodyBytes: z.number().int().min(1).default(1024 * 1024),
     /** max_tokens when a request gives none (default: the rest of the context for chat, 16 for completions). */
@@ -58,13 +62,21 @@ export interface NemotronServer {
   server: Server;
 }
 
+/** How many generations run at once when createServer's maxConcurrent is not given. */
+export function defaultConcurrency(model: Model): number {
+  // A GPU step costs about the same for 1 or 100 streams (the weights are read
+  // once), so run as many as memory admits; two CPU cores saturate sooner.
+  if (model.device !== 'cuda') return 8;
+  return Math.max(1, Math.min(128, model.memory.sequencesAtDefaultContext));
+}
+
 export async function createServer(model: Model, options: CreateServerOptions = {}): Promise<NemotronServer> {
   const opts = parseOptions(createServerOptionsSchema, options, 'createServer');
   const closing = new AbortController();
   const ctx: ServerContext = {
     model,
     modelName: opts.modelName ?? path.basename(model.dir),
-    scheduler: new Scheduler(opts.maxQueue, opts.maxConcurrent),
+    scheduler: new Scheduler(opts.maxQueue, opts.maxConcurrent ?? defaultConcurrency(model)),
     metrics: new Metrics(),
     defaultMaxTokens: opts.defaultMaxTokens,
     testHooks: options.testHooks,

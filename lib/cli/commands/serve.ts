@@ -24,7 +24,7 @@ const spec = {
     threads: { kind: 'number', integer: true, min: 1, help: 'CPU threads (default: all cores)' },
     'context-size': { kind: 'number', integer: true, min: 16, help: 'context size per request' },
     'max-queue': { kind: 'number', integer: true, min: 0, help: 'most waiting requests before 429 (default 64)' },
-    'max-concurrent': { kind: 'number', integer: true, min: 1, help: 'generations run at once, batched together (default 8)' },
+    'max-concurrent': { kind: 'number', integer: true, min: 1, help: 'generations run at once, batched together (default: 8 on the CPU; on a GPU what memory admits, up to 128)' },
     'max-tokens': { kind: 'number', integer: true, min: 1, help: 'default max_tokens when a request gives none' },
   },
 } as const;
