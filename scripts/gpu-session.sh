@@ -9,10 +9,11 @@
 # what is left of a ~9.5-minute budget (the kernel benches drop to --quick when
 # the build and tests took long; the CPU bench is skipped when time is short).
 # The end-to-end 9B benchmark is the second call: scripts/gpu-e2e.sh.
-# Logs and results go to $OUT (default ./gpu-out): env.txt, configure.log,
-# build.log, native-tests.log, torch-baselines.{json,log}, bench-kernels.{json,log},
-# bench-cpu.{json,log}.
+# Logs and results go to $OUT (default ./gpu-out), 8 files (the most a device call
+# returns): build.log (environment, configure, build), native-tests.log,
+# torch-baselines.{json,log}, bench-kernels.{json,log}, bench-cpu.{json,log}.
 #   usage: bash scripts/gpu-session.sh [ARCH]     e.g. 90a-real for an H100
+#   (device tool: first `cp -r ../shared/fixtures .fixtures`, then run it with carry [".fixtures"])
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
@@ -22,16 +23,27 @@ if [ -z "$ARCH" ]; then
   cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '.')
   case "$cc" in 90) ARCH="90a-real" ;; "") ARCH="80-real" ;; *) ARCH="${cc}-real" ;; esac
 fi
+# At most 8 files come back from a device call: the environment, configure and
+# build output share build.log.
 {
   echo "## $(date -u)"; nvidia-smi || true; nvcc --version | tail -2; echo "arch $ARCH"
-} > "$OUT/env.txt" 2>&1
+} > "$OUT/build.log" 2>&1
 
 echo "== build (arch $ARCH)"
-NEMOTRON_CUDA=ON NEMOTRON_CUDA_ARCHS="$ARCH" cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release > "$OUT/configure.log" 2>&1 &&
-  cmake --build build-gpu -j"$(nproc)" > "$OUT/build.log" 2>&1
+NEMOTRON_CUDA=ON NEMOTRON_CUDA_ARCHS="$ARCH" cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release >> "$OUT/build.log" 2>&1 &&
+  cmake --build build-gpu -j"$(nproc)" >> "$OUT/build.log" 2>&1
 status=$?
 tail -5 "$OUT/build.log"
 [ $status -eq 0 ] || { echo "build failed: see $OUT/build.log"; exit 1; }
+
+# ../shared does not travel to a device machine: copy the fixtures into the
+# checkout first (cp -r ../shared/fixtures .fixtures) and name .fixtures in the
+# run's `carry`, or the fixture tests skip.
+if [ -z "${NEMOTRON_FIXTURES:-}" ] && [ -f .fixtures/tiny-nemotron-h/config.json ]; then
+  export NEMOTRON_FIXTURES="$PWD/.fixtures"
+fi
+[ -n "${NEMOTRON_FIXTURES:-}" ] || [ -d ../shared/fixtures ] ||
+  echo "WARNING: no fixtures (.fixtures or ../shared/fixtures): the end-to-end fixture tests will skip"
 
 echo "== native tests (CUDA kernels vs CPU twins, fixtures on the GPU)"
 # Bounded so that a hang cannot take the benches' time (and the whole call) with it.
