@@ -152,11 +152,18 @@ class DecodeBatchWorker final : public PromiseWorker {
       items.push_back(nemotron::DecodeItem{&boxes_[i]->get(), tokens_[i]});
     }
     const int64_t vocab = engine_->config().vocab_size;
-    logits_.resize(boxes_.size() * static_cast<size_t>(vocab));
-    engine_->decode(items, logits_.data());
-    if (!sampling_) return;
-    nemotron::sample_rows(logits_.data(), vocab, sampling_->jobs, pool_.get());
-    keep_requested_rows(vocab);
+    const size_t total = boxes_.size() * static_cast<size_t>(vocab);
+    if (!sampling_) {
+      logits_.resize(total);
+      engine_->decode(items, logits_.data());
+      return;
+    }
+    // The logits stay native: they land in a reused (on CUDA: pinned) buffer, are
+    // sampled there, and only the rows a caller asked for are copied out for JS.
+    nemotron::HostLease host = engine_->lease_host(total);
+    engine_->decode(items, host.data());
+    nemotron::sample_rows(host.data(), vocab, sampling_->jobs, pool_.get());
+    keep_requested_rows(host.data(), vocab);
   }
 
   Napi::Value resolve_value(Napi::Env env) override {
@@ -167,16 +174,12 @@ class DecodeBatchWorker final : public PromiseWorker {
   }
 
  private:
-  // Moves the rows that were asked for to the front (in batch order) and drops the rest.
-  void keep_requested_rows(int64_t vocab) {
-    size_t kept = 0;
+  // Copies the rows that were asked for (in batch order) into logits_ for JS.
+  void keep_requested_rows(const float* all, int64_t vocab) {
     const size_t width = static_cast<size_t>(vocab);
-    for (size_t r = 0; r < sampling_->wants_logits.size(); ++r) {
-      if (!sampling_->wants_logits[r]) continue;
-      if (kept != r) std::copy_n(logits_.begin() + r * width, width, logits_.begin() + kept * width);
-      ++kept;
-    }
-    logits_.resize(kept * width);
+    logits_.clear();
+    for (size_t r = 0; r < sampling_->wants_logits.size(); ++r)
+      if (sampling_->wants_logits[r]) logits_.insert(logits_.end(), all + r * width, all + (r + 1) * width);
   }
 
   std::shared_ptr<nemotron::Engine> engine_;

@@ -124,6 +124,9 @@ class Backend {
 
   // ---- memory
   virtual FloatBufferPtr alloc(size_t count) = 0;  // zero-filled
+  // Host memory that to_host writes into fastest (CUDA: page-locked, so the
+  // device-to-host copy runs at bus speed instead of through a staging buffer).
+  virtual FloatBufferPtr alloc_host(size_t count) = 0;
   virtual void zero(float* dst, size_t count) = 0;
   virtual void copy(float* dst, const float* src, size_t count) = 0;  // both backend memory
   virtual void to_host(const float* src, size_t count, float* host_dst) = 0;

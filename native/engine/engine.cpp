@@ -143,6 +143,36 @@ void Engine::decode(const std::vector<DecodeItem>& items, float* logits) {
   model_->forward(fwd, logits);
 }
 
+HostLease Engine::lease_host(size_t count) {
+  {
+    std::lock_guard<std::mutex> lock(host_mu_);
+    for (size_t i = 0; i < host_pool_.size(); ++i) {
+      if (host_pool_[i]->size() < count) continue;
+      FloatBufferPtr buf = std::move(host_pool_[i]);
+      host_pool_.erase(host_pool_.begin() + static_cast<std::ptrdiff_t>(i));
+      return HostLease(this, std::move(buf));
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);  // the backend is not thread-safe
+  return HostLease(this, backend_->alloc_host(count));
+}
+
+void Engine::give_back(FloatBufferPtr buf) {
+  std::lock_guard<std::mutex> lock(host_mu_);
+  // A few buffers cover the steps in flight; drop the smallest beyond that.
+  host_pool_.push_back(std::move(buf));
+  constexpr size_t kKeep = 4;
+  if (host_pool_.size() > kKeep) {
+    auto smallest = std::min_element(host_pool_.begin(), host_pool_.end(),
+                                     [](const FloatBufferPtr& a, const FloatBufferPtr& b) { return a->size() < b->size(); });
+    host_pool_.erase(smallest);
+  }
+}
+
+HostLease::~HostLease() {
+  if (buf_) owner_->give_back(std::move(buf_));
+}
+
 std::unique_ptr<SequenceState> Engine::clone_sequence(const SequenceState& seq) {
   std::lock_guard<std::mutex> lock(mu_);
   return seq.clone();

@@ -47,6 +47,21 @@ struct DecodeItem {
   int32_t token;
 };
 
+// Host memory for one decode step's logits, borrowed from the engine and given
+// back when the lease ends (reused from step to step; pinned on CUDA).
+class HostLease {
+ public:
+  HostLease(class Engine* owner, FloatBufferPtr buf) : owner_(owner), buf_(std::move(buf)) {}
+  HostLease(HostLease&&) = default;
+  HostLease(const HostLease&) = delete;
+  ~HostLease();
+  float* data() const { return buf_->data(); }
+
+ private:
+  class Engine* owner_;
+  FloatBufferPtr buf_;
+};
+
 class Engine {
  public:
   static std::unique_ptr<Engine> load(const std::string& dir, const EngineOptions& opts, const ProgressFn& progress);
@@ -69,6 +84,9 @@ class Engine {
   // One step for several sequences at once; logits [items, vocab].
   void decode(const std::vector<DecodeItem>& items, float* logits);
 
+  // At least `count` floats of host memory for logits, reused across steps.
+  HostLease lease_host(size_t count);
+
   std::unique_ptr<SequenceState> clone_sequence(const SequenceState& seq);
   void reset_sequence(SequenceState& seq);
 
@@ -87,6 +105,11 @@ class Engine {
   ModelWeights weights_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<NemotronH> model_;
+
+  friend class HostLease;
+  void give_back(FloatBufferPtr buf);
+  std::mutex host_mu_;  // guards host_pool_ only (leases outlive the engine's call lock)
+  std::vector<FloatBufferPtr> host_pool_;
 };
 
 }  // namespace nemotron

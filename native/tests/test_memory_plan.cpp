@@ -40,3 +40,27 @@ TEST(memory_plan_matches_real_allocations) {
   seq->reserve(4096);
   CHECK(seq->bytes() == plan.state_bytes_per_sequence + 4096 * plan.kv_bytes_per_token);
 }
+
+TEST(engine_host_leases_are_reused_and_sized) {
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  EngineOptions opts;
+  opts.device = "cpu";
+  opts.threads = 1;
+  auto engine = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  float* first = nullptr;
+  {
+    HostLease a = engine->lease_host(1000);
+    first = a.data();
+    a.data()[999] = 1.0f;  // the whole requested range is writable (ASan would flag otherwise)
+    HostLease b = engine->lease_host(1000);
+    CHECK(b.data() != a.data());  // two leases at once never share memory
+  }
+  HostLease c = engine->lease_host(500);  // a returned buffer that is big enough is reused
+  CHECK(c.data() != nullptr);
+  HostLease d = engine->lease_host(500);
+  CHECK(c.data() == first || d.data() == first);
+  HostLease big = engine->lease_host(1 << 20);  // too big for the pooled ones: a new buffer
+  CHECK(big.data() != c.data() && big.data() != d.data());
+  big.data()[(1 << 20) - 1] = 2.0f;
+}

@@ -16,6 +16,7 @@ class CpuBackend final : public Backend {
   ThreadPool& pool() { return pool_; }
 
   FloatBufferPtr alloc(size_t count) override;
+  FloatBufferPtr alloc_host(size_t count) override { return alloc(count); }
   void zero(float* dst, size_t count) override;
   void copy(float* dst, const float* src, size_t count) override;
   void to_host(const float* src, size_t count, float* host_dst) override;

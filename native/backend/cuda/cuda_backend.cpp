@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <vector>
@@ -48,6 +49,33 @@ class DeviceBuffer final : public FloatBuffer {
   }
 };
 
+// Page-locked host memory (for logits copied back every step); plain heap memory
+// if the pinned allocation fails, which is slower to copy into but still correct.
+class PinnedBuffer final : public FloatBuffer {
+ public:
+  explicit PinnedBuffer(size_t count) {
+    size_ = count;
+    if (count == 0) return;
+    if (cudaMallocHost(reinterpret_cast<void**>(&data_), count * sizeof(float)) == cudaSuccess) {
+      pinned_ = true;
+      return;
+    }
+    cudaGetLastError();  // clear the failed allocation's error
+    data_ = static_cast<float*>(std::malloc(count * sizeof(float)));
+    if (!data_) fail(ErrorCode::OutOfMemory, "out of host memory allocating " + mib(count * sizeof(float)) + " for logits");
+  }
+  ~PinnedBuffer() override {
+    if (!data_) return;
+    if (pinned_)
+      cudaFreeHost(data_);
+    else
+      std::free(data_);
+  }
+
+ private:
+  bool pinned_ = false;
+};
+
 // Owns a device allocation for the backend's lifetime (weights, small vectors).
 struct DeviceBlock {
   void* ptr = nullptr;
@@ -83,6 +111,10 @@ class CudaBackend final : public Backend {
   FloatBufferPtr alloc(size_t count) override {
     bind();
     return std::make_unique<DeviceBuffer>(count, stream_);
+  }
+  FloatBufferPtr alloc_host(size_t count) override {
+    bind();
+    return std::make_unique<PinnedBuffer>(count);
   }
   void zero(float* dst, size_t count) override {
     cuda::check(cudaMemsetAsync(dst, 0, count * sizeof(float), stream_), "cudaMemsetAsync");

@@ -104,18 +104,22 @@ void print_not_run(const char* lead, const Outcome& o) {
 }
 
 // Untimed steps, then `steps` timed ones; every step decodes one token for each
-// sequence in one Engine::decode call. Returns each step's seconds.
+// sequence in one Engine::decode call, into the engine's reused (on CUDA:
+// pinned) host buffer as the Node addon does. Returns each step's seconds; the
+// last step's logits are copied to `logits` (untimed).
 std::vector<double> timed_decode(Engine& e, const std::vector<SequenceState*>& seqs, int warmup, int steps,
                                  std::vector<float>& logits, uint64_t position) {
   const int64_t vocab = e.config().vocab_size;
   std::vector<DecodeItem> items(seqs.size());
   std::vector<double> times;
+  HostLease host = e.lease_host(seqs.size() * static_cast<size_t>(vocab));
   for (int s = 0; s < warmup + steps; ++s) {
     for (size_t i = 0; i < seqs.size(); ++i) items[i] = {seqs[i], token_at(i + 1000, position + s, vocab)};
     const double t0 = now_s();
-    e.decode(items, logits.data());
+    e.decode(items, host.data());
     if (s >= warmup) times.push_back(now_s() - t0);
   }
+  logits.assign(host.data(), host.data() + logits.size());
   return times;
 }
 
