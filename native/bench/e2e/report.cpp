@@ -30,36 +30,21 @@ std::string tokens_label(int64_t n) {
   return n >= 1024 && n % 1024 == 0 ? std::to_string(n / 1024) + "K" : std::to_string(n);
 }
 
-std::string gib(uint64_t b) {
+// One number formatted with a printf pattern that holds a single %f (and the unit).
+std::string formatted(const char* pattern, double value) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(uint64_t(1) << 30));
+  std::snprintf(buf, sizeof buf, pattern, value);
   return buf;
 }
 
-std::string gb(uint64_t b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
-  return buf;
-}
-
-std::string mb(uint64_t b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
-  return buf;
-}
-
-std::string kb(uint64_t b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f KB", b / 1e3);
-  return buf;
-}
+std::string gib(uint64_t b) { return formatted("%.2f GiB", b / double(uint64_t(1) << 30)); }
+std::string gb(uint64_t b) { return formatted("%.2f GB", b / 1e9); }
+std::string mb(uint64_t b) { return formatted("%.1f MB", b / 1e6); }
+std::string kb(uint64_t b) { return formatted("%.1f KB", b / 1e3); }
 
 // "3.02 TB/s" or "15.3 GB/s".
 std::string rate(double gbps) {
-  char buf[32];
-  if (gbps >= 1000) std::snprintf(buf, sizeof buf, "%.2f TB/s", gbps / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.1f GB/s", gbps);
-  return buf;
+  return gbps >= 1000 ? formatted("%.2f TB/s", gbps / 1e3) : formatted("%.1f GB/s", gbps);
 }
 
 // Off the reference setup (9B shape on a GPU) the targets do not apply; the
