@@ -62,8 +62,13 @@ export interface MemoryReport {
   sequencesAtDefaultContext: number;
 }
 
-/** The budget sequences may reserve when loadModel's memoryBudgetBytes is not given. */
-function defaultBudget(p: NativeMemoryPlan): { bytes: number; source: string } {
+/**
+ * The budget sequences may reserve when loadModel's memoryBudgetBytes is not given,
+ * from the device's memory after loading. @internal (also used by `nemotron info`).
+ */
+export function defaultBudget(
+  p: Pick<NativeMemoryPlan, 'device' | 'weightBytes' | 'activationBytes' | 'deviceTotalBytes' | 'deviceFreeBytes'>,
+): { bytes: number; source: string } {
   if (p.device === 'cuda') {
     // CUDA context, the attention workspace pool and fragmentation need headroom.
     const margin = Math.max(512 * 2 ** 20, 0.05 * p.deviceTotalBytes);

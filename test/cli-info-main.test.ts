@@ -10,6 +10,7 @@ import { fixturesDir } from './helpers/fixtures';
 import { readSafetensors } from './helpers/safetensors';
 import { ensureCliBuilt, runCli } from './helpers/cli-run';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 beforeAll(() => ensureCliBuilt());
 
@@ -82,6 +83,11 @@ describe('info', () => {
     expect(m.memory.kvCacheBytes).toBe(1 * 2 * 1000 * c.num_key_value_heads * c.head_dim * 4);
     expect(m.memory.totalBytes).toBe(bytes + m.memory.mambaStateBytes + m.memory.kvCacheBytes + m.memory.activationBytes);
     expect(m.memory.note).toMatch(/estimate/);
+    // Capacity under the default admission budget: on the CPU first, then one row per GPU found.
+    expect(m.fits[0].where).toBe('on the CPU');
+    expect(m.fits[0].budgetBytes).toBeGreaterThan(0);
+    expect(m.fits[0].budgetBytes).toBeLessThan(os.totalmem());
+    for (const f of m.fits) expect(f.sequences).toBe(Math.floor(f.budgetBytes / m.memory.perSequenceBytes));
 
     const sharded = JSON.parse((await runCli(['info', '--model', path.join(base!, 'tiny-nemotron-h-sharded'), '--json'])).stdout).model;
     expect(sharded.parameters).toBe(numel);
@@ -90,6 +96,7 @@ describe('info', () => {
     const text = await runCli(['info', '--model', dir]);
     expect(text.stdout).toContain(`parameters:  ${numel.toLocaleString('en-US')}`);
     expect(text.stdout).toMatch(/activations \(est\.\)/);
+    expect(text.stdout).toMatch(/fits on the CPU +\d+ sequences of this context/);
   });
 
   test('a directory without config.json is a clear error', async () => {

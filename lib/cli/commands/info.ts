@@ -5,9 +5,11 @@
  * the safetensors headers.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { parseHfJson } from '../../hf-json';
+import { defaultBudget } from '../../model';
 import { getRuntimeInfo, type RuntimeInfo } from '../../runtime-info';
 import { parseOrExit } from '../args';
 import { queryGpus } from '../gpu-query';
@@ -39,6 +41,22 @@ interface ModelReport {
   weightBytes: number;
   weights: WeightSummary;
   memory: MemoryPlan & { note: string };
+  /** How many sequences of the context the default admission budget admits, per device (see Model.memory). */
+  fits: Array<{ where: string; budgetBytes: number; sequences: number }>;
+}
+
+/** The loaded model's default admission budget (lib/model.ts), applied to a device before loading. */
+function capacity(where: string, device: 'cpu' | 'cuda', total: number, free: number, m: MemoryPlan) {
+  // Before loading, a GPU's free memory still includes what the weights will take.
+  const freeAfterLoad = device === 'cuda' ? free - m.weightBytes : free;
+  const budget = defaultBudget({
+    device,
+    weightBytes: m.weightBytes,
+    activationBytes: m.activationBytes,
+    deviceTotalBytes: total,
+    deviceFreeBytes: freeAfterLoad,
+  }).bytes;
+  return { where, budgetBytes: budget, sequences: Math.floor(budget / m.perSequenceBytes) };
 }
 
 function runtimeReport(): { runtime: RuntimeInfo | { error: string } } {
@@ -49,13 +67,19 @@ function runtimeReport(): { runtime: RuntimeInfo | { error: string } } {
   }
 }
 
-function modelReport(dir: string, contextSize: number | undefined, maxBatchTokens: number): ModelReport {
+function modelReport(
+  dir: string,
+  contextSize: number | undefined,
+  maxBatchTokens: number,
+  gpus: ReturnType<typeof queryGpus>['gpus'],
+): ModelReport {
   const cfgPath = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgPath)) throw new Error(`${dir}: no config.json (is it a model directory?)`);
   const config = parseHfJson(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
   const dims = dimsFromConfig(config);
   const weights = summarizeWeights(dir);
   const ctx = contextSize ?? Math.min(dims.maxPositionEmbeddings, 32768); // the engine's default (lib/model.ts)
+  const plan = memoryPlan(dims, weights.bytes, ctx, maxBatchTokens);
   return {
     dir,
     modelType: config.model_type,
@@ -64,7 +88,11 @@ function modelReport(dir: string, contextSize: number | undefined, maxBatchToken
     parameters: weights.parameters,
     weightBytes: weights.bytes,
     weights,
-    memory: { ...memoryPlan(dims, weights.bytes, ctx, maxBatchTokens), note: ESTIMATE_NOTE },
+    memory: { ...plan, note: ESTIMATE_NOTE },
+    fits: [
+      capacity('on the CPU', 'cpu', os.totalmem(), os.freemem(), plan),
+      ...gpus.map((g) => capacity(`on gpu ${g.index}`, 'cuda', g.memoryTotalBytes, g.memoryFreeBytes, plan)),
+    ],
   };
 }
 
@@ -90,13 +118,16 @@ function printText(runtime: ReturnType<typeof runtimeReport>['runtime'], gpu: Re
       `  parameters:  ${model.parameters.toLocaleString('en-US')} (${dtypes})`,
       `  weights:     ${formatBytes(model.weightBytes)} in ${model.weights.files.length} file(s)`,
       '',
-      `memory at context ${m.contextSize.toLocaleString('en-US')} (CPU engine, one sequence)`,
+      `memory at context ${m.contextSize.toLocaleString('en-US')} (one sequence; the CPU and CUDA engines allocate alike)`,
       `  weights              ${formatBytes(m.weightBytes).padStart(10)}`,
       `  mamba state          ${formatBytes(m.mambaStateBytes).padStart(10)}   conv window + SSM state, fp32`,
       `  kv cache             ${formatBytes(m.kvCacheBytes).padStart(10)}   at a full context, fp32`,
       `  activations (est.)   ${formatBytes(m.activationBytes).padStart(10)}   ${m.maxBatchTokens} tokens per forward pass`,
       `  total (est.)         ${formatBytes(m.totalBytes).padStart(10)}`,
       `  each extra sequence  ${formatBytes(m.perSequenceBytes).padStart(10)}`,
+      ...model.fits.map(
+        (f) => `  fits ${f.where.padEnd(15)} ${String(f.sequences).padStart(6)} sequences of this context (admission budget ${formatBytes(f.budgetBytes)})`,
+      ),
       `  note: ${ESTIMATE_NOTE}`,
     );
   }
@@ -116,7 +147,7 @@ export async function run(argv: string[]): Promise<number> {
   let model: ModelReport | undefined;
   if (o.model) {
     try {
-      model = modelReport(path.resolve(o.model), o['context-size'], o['max-batch-tokens'] ?? 512);
+      model = modelReport(path.resolve(o.model), o['context-size'], o['max-batch-tokens'] ?? 512, gpu.gpus);
     } catch (err) {
       console.error(`nemotron info: ${(err as Error).message}`);
       return 1;
