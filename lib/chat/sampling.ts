@@ -77,11 +77,14 @@ export class Sampler {
     if (max === -Infinity) throw new Error('sampling: every token is masked');
     const floor = max + o.temperature * Math.log(CANDIDATE_RATIO);
     const c = this.scratch(l.length);
+    // With top-k the weights wait for the cut (it selects by logit), so only the k
+    // kept are exponentiated; without it they are computed in the same pass.
+    const weighLater = o.topK > 0;
     let n = 0;
     for (let i = 0; i < l.length; i++) {
       if (l[i] >= floor) {
         c.ids[n] = i;
-        c.w[n] = Math.exp((l[i] - max) / o.temperature);
+        if (!weighLater) c.w[n] = Math.exp((l[i] - max) / o.temperature);
         n++;
       }
     }
@@ -91,6 +94,7 @@ export class Sampler {
       selectBest(c, n, o.topK, better);
       n = o.topK;
     }
+    if (weighLater) for (let i = 0; i < n; i++) c.w[i] = Math.exp((l[c.ids[i]] - max) / o.temperature);
     if (o.topP < 1) {
       let z = 0;
       for (let i = 0; i < n; i++) z += c.w[i];

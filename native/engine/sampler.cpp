@@ -233,8 +233,10 @@ __attribute__((target("avx2"))) void exp_in_place_avx2(double* w, int64_t n) {
 }
 #endif
 
-// Tokens within the candidate ratio of the best, in id order, with weights
-// exp((logit - max) / T) (the best has weight 1). Returns their count.
+// Tokens within the candidate ratio of the best, in id order, with their
+// exponents (logit - max) / T in w: cut() turns them into weights exp(...) (the
+// best has weight 1) after top-k, so a top-k cut exponentiates only k of them.
+// Returns their count.
 int64_t collect(const float* l, int64_t vocab, double t, Scratch& s) {
   double max = -kInf;
   for (int64_t i = 0; i < vocab; ++i)
@@ -255,7 +257,6 @@ int64_t collect(const float* l, int64_t vocab, double t, Scratch& s) {
       ++n;
     }
   }
-  js_exp_in_place(s.w.data(), n);
   return n;
 }
 
@@ -263,9 +264,10 @@ int64_t collect(const float* l, int64_t vocab, double t, Scratch& s) {
 // (at the front, in the order the draw walks them).
 int64_t cut(const Cands& c, int64_t n, const SamplingParams& p) {
   if (p.top_k > 0 && p.top_k < n) {
-    select_best(c, n, p.top_k);
+    select_best(c, n, p.top_k);  // by logit: the exponents travel along unchanged
     n = p.top_k;
   }
+  js_exp_in_place(c.w, n);
   if (p.top_p < 1) {
     double z = 0;
     for (int64_t i = 0; i < n; ++i) z += c.w[i];
