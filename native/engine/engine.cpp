@@ -77,10 +77,8 @@ MemoryPlan Engine::memory_plan() const {
   MemoryPlan p;
   p.device = device_;
   p.weight_bytes = weight_bytes_;
-  const uint64_t conv = static_cast<uint64_t>((c.conv_kernel - 1) * c.conv_dim());
-  const uint64_t ssm = static_cast<uint64_t>(c.mamba_heads * c.mamba_head_dim * c.ssm_state_size);
-  p.state_bytes_per_sequence = static_cast<uint64_t>(c.count(LayerKind::Mamba)) * (conv + ssm) * sizeof(float);
-  p.kv_bytes_per_token = static_cast<uint64_t>(c.count(LayerKind::Attention)) * 2 * c.kv_width() * sizeof(float);
+  p.state_bytes_per_sequence = SequenceState::state_bytes(c);
+  p.kv_bytes_per_token = SequenceState::kv_bytes_per_token(c);
   p.max_batch_tokens = max_batch_tokens_;
   p.activation_bytes = NemotronH::scratch_bytes(c, max_batch_tokens_);
   const MemoryInfo m = backend_->memory();

@@ -5,6 +5,21 @@
 namespace nemotron {
 namespace {
 constexpr int64_t kInitialKvTokens = 256;
+
+// Floats of one Mamba layer's state: the last K-1 pre-conv rows, and S per head.
+size_t conv_floats(const ModelConfig& c) { return static_cast<size_t>((c.conv_kernel - 1) * c.conv_dim()); }
+size_t ssm_floats(const ModelConfig& c) {
+  return static_cast<size_t>(c.mamba_heads * c.mamba_head_dim * c.ssm_state_size);
+}
+}  // namespace
+
+uint64_t SequenceState::state_bytes(const ModelConfig& c) {
+  return static_cast<uint64_t>(c.count(LayerKind::Mamba)) * (conv_floats(c) + ssm_floats(c)) * sizeof(float);
+}
+
+uint64_t SequenceState::kv_bytes_per_token(const ModelConfig& c) {
+  // a k and a v row of kv_width floats per attention layer (see reserve)
+  return static_cast<uint64_t>(c.count(LayerKind::Attention)) * 2 * static_cast<uint64_t>(c.kv_width()) * sizeof(float);
 }
 
 SequenceState::SequenceState(const ModelConfig& config, Backend& backend, int64_t context_size)
@@ -12,13 +27,11 @@ SequenceState::SequenceState(const ModelConfig& config, Backend& backend, int64_
   const int64_t L = config.num_layers;
   mamba_.resize(L);
   kv_.resize(L);
-  const size_t conv = static_cast<size_t>((config.conv_kernel - 1) * config.conv_dim());
-  const size_t ssm = static_cast<size_t>(config.mamba_heads * config.mamba_head_dim * config.ssm_state_size);
   for (int64_t i = 0; i < L; ++i) {
     if (config.layers[i] != LayerKind::Mamba) continue;
-    mamba_buffers_.push_back(backend.alloc(conv));
+    mamba_buffers_.push_back(backend.alloc(conv_floats(config)));
     mamba_[i].conv = mamba_buffers_.back()->data();
-    mamba_buffers_.push_back(backend.alloc(ssm));
+    mamba_buffers_.push_back(backend.alloc(ssm_floats(config)));
     mamba_[i].ssm = mamba_buffers_.back()->data();
   }
   kv_buffers_.resize(2 * L);

@@ -32,6 +32,11 @@ class SequenceState {
 
   size_t bytes() const;  // memory held, for reporting
 
+  // What every sequence of this model allocates, for the memory plan: the
+  // recurrent state (fixed) and the KV cache per token of capacity (fp32).
+  static uint64_t state_bytes(const ModelConfig& config);
+  static uint64_t kv_bytes_per_token(const ModelConfig& config);
+
  private:
   const ModelConfig& config_;
   Backend& backend_;
