@@ -158,12 +158,13 @@ class DecodeBatchWorker final : public PromiseWorker {
       engine_->decode(items, logits_.data());
       return;
     }
-    // The logits stay native: they land in a reused (on CUDA: pinned) buffer, are
-    // sampled there, and only the rows a caller asked for are copied out for JS.
-    nemotron::HostLease host = engine_->lease_host(total);
-    engine_->decode(items, host.data());
-    nemotron::sample_rows(host.data(), vocab, sampling_->jobs, pool_.get());
-    keep_requested_rows(host.data(), vocab);
+    // Sampled where the logits are (on CUDA: on the GPU): only each row's
+    // candidates reach the host, plus the raw rows a caller asked for.
+    std::vector<int64_t> copy_rows;
+    for (size_t r = 0; r < sampling_->wants_logits.size(); ++r)
+      if (sampling_->wants_logits[r]) copy_rows.push_back(static_cast<int64_t>(r));
+    logits_.resize(copy_rows.size() * static_cast<size_t>(vocab));
+    engine_->decode_sampled(items, sampling_->jobs, copy_rows, logits_.data(), pool_.get());
   }
 
   Napi::Value resolve_value(Napi::Env env) override {
@@ -174,14 +175,6 @@ class DecodeBatchWorker final : public PromiseWorker {
   }
 
  private:
-  // Copies the rows that were asked for (in batch order) into logits_ for JS.
-  void keep_requested_rows(const float* all, int64_t vocab) {
-    const size_t width = static_cast<size_t>(vocab);
-    logits_.clear();
-    for (size_t r = 0; r < sampling_->wants_logits.size(); ++r)
-      if (sampling_->wants_logits[r]) logits_.insert(logits_.end(), all + r * width, all + (r + 1) * width);
-  }
-
   std::shared_ptr<nemotron::Engine> engine_;
   std::vector<std::shared_ptr<SequenceBox>> boxes_;
   std::vector<int32_t> tokens_;

@@ -117,6 +117,34 @@ struct AttentionArgs {
   float* out = nullptr;      // [rows, q_heads*head_dim] contiguous
 };
 
+// ---- sampling where the logits are (engine/sampler.h finishes on the host)
+// One token's adjustment in one logits row, applied as lib/chat/sampling.ts
+// does (penalty, then bias, then mask) with the same roundings: each double
+// operation is a single IEEE operation, so every backend gets the same bits.
+struct LogitEdit {
+  static constexpr uint32_t kPenalty = 1, kBias = 2, kMask = 4;
+  int32_t row = 0, token = 0;
+  uint32_t flags = 0;
+  double repetition = 1;  // kPenalty: v = float(v > 0 ? v / repetition : v * repetition), skipped when 1
+  double subtract = 0;    // kPenalty: then v = float(v - subtract) (presence + count * frequency)
+  double bias = 0;        // kBias: v = float(v + bias); kMask: v = -inf
+};
+
+// What the sampler needs from one logits row: its maximum, the first index of
+// it, and (unless greedy) every token whose logit is >= max + floor_offset, in
+// id order, with its logit.
+struct CandidateQuery {
+  int64_t row = 0;
+  bool collect = false;
+  double floor_offset = 0;  // temperature * ln(1e-9): the sampler's candidate ratio
+};
+struct RowCandidates {
+  float max = 0;
+  int32_t argmax = 0;
+  std::vector<int32_t> ids;
+  std::vector<float> logits;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -154,6 +182,13 @@ class Backend {
   // Appends the spans' new k/v to their caches (capacity >= past + n), then
   // computes causal attention of each new query over cached + new keys.
   virtual void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) = 0;
+
+  // ---- sampling support (rows of a [rows, vocab] logits array in backend memory)
+  virtual void edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) = 0;
+  // One result per query, in query order. May overwrite the queried rows (CUDA
+  // compacts the candidates in place), so read anything else from them first.
+  virtual void candidates(float* logits, int64_t vocab, const std::vector<CandidateQuery>& queries,
+                          std::vector<RowCandidates>& out) = 0;
 };
 
 }  // namespace nemotron

@@ -125,8 +125,7 @@ void Engine::prefill(SequenceState& seq, const int32_t* tokens, int64_t n, bool 
   }
 }
 
-void Engine::decode(const std::vector<DecodeItem>& items, float* logits) {
-  std::lock_guard<std::mutex> lock(mu_);
+std::vector<ForwardItem> Engine::decode_items(const std::vector<DecodeItem>& items) {
   std::vector<ForwardItem> fwd;
   for (size_t i = 0; i < items.size(); ++i) {
     check_tokens(&items[i].token, 1);
@@ -138,7 +137,30 @@ void Engine::decode(const std::vector<DecodeItem>& items, float* logits) {
     it.seq->reserve(it.seq->length() + 1);
     fwd.push_back(ForwardItem{it.seq, &it.token, 1, LogitsWanted::Last});
   }
-  model_->forward(fwd, logits);
+  return fwd;
+}
+
+void Engine::decode(const std::vector<DecodeItem>& items, float* logits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  model_->forward(decode_items(items), logits);
+}
+
+void Engine::decode_sampled(const std::vector<DecodeItem>& items, std::vector<SampleJob>& jobs,
+                            const std::vector<int64_t>& copy_rows, float* copied, ThreadPool* pool) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t rows = static_cast<int64_t>(items.size()), V = config_.vocab_size;
+  for (int64_t r : copy_rows)
+    if (r < 0 || r >= rows) fail(ErrorCode::InvalidArgument, "decode_sampled: a copied row is outside the batch");
+  check_sample_jobs(jobs, rows);
+  std::vector<ForwardItem> fwd = decode_items(items);
+  if (fwd.empty()) return;
+  float* logits = model_->forward(fwd, nullptr);  // [rows, V] in backend memory
+
+  // Raw rows first: the edits and the candidate search below change them.
+  for (size_t i = 0; i < copy_rows.size(); ++i)
+    backend_->to_host(logits + copy_rows[i] * V, static_cast<size_t>(V), copied + i * V);
+
+  sample_rows_in(*backend_, logits, rows, V, jobs, pool);
 }
 
 HostLease Engine::lease_host(size_t count) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/sampler.h"
 #include "engine/sequence_state.h"
 #include "model/config.h"
 #include "model/nemotron_h.h"
@@ -84,6 +85,15 @@ class Engine {
   // One step for several sequences at once; logits [items, vocab].
   void decode(const std::vector<DecodeItem>& items, float* logits);
 
+  // One step for several sequences, sampled where the logits are (on CUDA: on
+  // the GPU), so only each row's candidates reach the host: jobs[j] samples
+  // batch row jobs[j].row and gets its id, advanced RNG state or error, exactly
+  // as sample_rows would on the full logits. The raw logits of the rows listed in
+  // `copy_rows` are copied to `copied` ([copy_rows.size(), vocab], host) first.
+  // `pool` (optional) finishes the rows on several threads.
+  void decode_sampled(const std::vector<DecodeItem>& items, std::vector<SampleJob>& jobs,
+                      const std::vector<int64_t>& copy_rows, float* copied, ThreadPool* pool);
+
   // At least `count` floats of host memory for logits, reused across steps.
   HostLease lease_host(size_t count);
 
@@ -94,6 +104,8 @@ class Engine {
   Engine() = default;
   void check_tokens(const int32_t* tokens, int64_t n) const;
   void check_room(const SequenceState& seq, int64_t n) const;
+  // The forward items of a decode step, after checking it (mu_ held).
+  std::vector<ForwardItem> decode_items(const std::vector<DecodeItem>& items);
 
   std::mutex mu_;
   ModelConfig config_;

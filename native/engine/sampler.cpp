@@ -233,6 +233,15 @@ __attribute__((target("avx2"))) void exp_in_place_avx2(double* w, int64_t n) {
 }
 #endif
 
+// Room for `n` candidates in the scratch.
+void make_room(Scratch& s, int64_t n) {
+  if (s.ids.size() < static_cast<size_t>(n)) {
+    s.ids.resize(n);
+    s.w.resize(n);
+    s.lv.resize(n);
+  }
+}
+
 // Tokens within the candidate ratio of the best, in id order, with their
 // exponents (logit - max) / T in w: cut() turns them into weights exp(...) (the
 // best has weight 1) after top-k, so a top-k cut exponentiates only k of them.
@@ -243,11 +252,7 @@ int64_t collect(const float* l, int64_t vocab, double t, Scratch& s) {
     if (l[i] > max) max = l[i];
   if (max == -kInf) all_masked();
   const double floor = max + t * kLogCandidateRatio;
-  if (s.ids.size() < static_cast<size_t>(vocab)) {
-    s.ids.resize(vocab);
-    s.w.resize(vocab);
-    s.lv.resize(vocab);
-  }
+  make_room(s, vocab);
   int64_t n = 0;
   for (int64_t i = 0; i < vocab; ++i) {
     if (l[i] >= floor) {
@@ -256,6 +261,20 @@ int64_t collect(const float* l, int64_t vocab, double t, Scratch& s) {
       s.w[n] = (static_cast<double>(l[i]) - max) / t;  // the exponent, for now
       ++n;
     }
+  }
+  return n;
+}
+
+// collect() from a backend's answer: the same list, already found.
+int64_t collect_from(const RowCandidates& c, double t, Scratch& s) {
+  if (c.max == -std::numeric_limits<float>::infinity()) all_masked();
+  const double max = c.max;
+  const int64_t n = static_cast<int64_t>(c.ids.size());
+  make_room(s, n);
+  for (int64_t i = 0; i < n; ++i) {
+    s.ids[i] = c.ids[i];
+    s.lv[i] = c.logits[i];
+    s.w[i] = (static_cast<double>(c.logits[i]) - max) / t;
   }
   return n;
 }
@@ -344,6 +363,130 @@ int32_t sample_token(const float* logits, int64_t vocab, SamplingParams& p) {
   }
   const int64_t n = candidates(l, vocab, p, s);
   return draw(s, n, p.rng);
+}
+
+bool logit_edits(const SamplingParams& p, int32_t row, int64_t vocab, std::vector<LogitEdit>& out) {
+  if (!changes_logits(p)) return true;
+  // The edits of this row, one per token, in the order adjusted() first touches them.
+  const size_t first = out.size();
+  std::vector<std::pair<int32_t, size_t>> index;  // token -> edit, sorted by token
+  auto edit_of = [&](int32_t t) -> LogitEdit& {
+    auto it = std::lower_bound(index.begin(), index.end(), std::make_pair(t, size_t{0}));
+    if (it != index.end() && it->first == t) return out[it->second];
+    index.insert(it, {t, out.size()});
+    LogitEdit e;
+    e.row = row;
+    e.token = t;
+    out.push_back(e);
+    return out.back();
+  };
+  if (!p.history.empty()) {
+    std::vector<int32_t>& window = scratch().window;
+    const size_t h = p.history.size();
+    const size_t keep = p.penalty_window > 0 ? std::min(h, static_cast<size_t>(p.penalty_window)) : h;
+    window.assign(p.history.end() - static_cast<std::ptrdiff_t>(keep), p.history.end());
+    std::sort(window.begin(), window.end());
+    for (size_t i = 0; i < window.size();) {
+      size_t j = i;
+      while (j < window.size() && window[j] == window[i]) ++j;
+      const int32_t t = window[i];
+      const double count = static_cast<double>(j - i);
+      i = j;
+      if (t < 0 || t >= vocab) continue;
+      LogitEdit& e = edit_of(t);
+      e.flags |= LogitEdit::kPenalty;
+      e.repetition = p.repetition_penalty;
+      e.subtract = p.presence_penalty + count * p.frequency_penalty;  // as apply_penalties rounds it
+    }
+  }
+  for (const auto& [t, b] : p.bias) {
+    if (t < 0 || t >= vocab) continue;
+    LogitEdit& e = edit_of(t);
+    if (e.flags & LogitEdit::kBias) {  // float(float(v + b1) + b2) is not one edit
+      out.resize(first);
+      return false;
+    }
+    e.flags |= LogitEdit::kBias;
+    e.bias = b;
+  }
+  for (int32_t t : p.mask)
+    if (t >= 0 && t < vocab) edit_of(t).flags |= LogitEdit::kMask;
+  return true;
+}
+
+CandidateQuery candidate_query(const SamplingParams& p, int64_t row) {
+  CandidateQuery q;
+  q.row = row;
+  q.collect = p.temperature != 0;
+  q.floor_offset = p.temperature * kLogCandidateRatio;  // collect()'s floor is max + this
+  return q;
+}
+
+int32_t sample_from_candidates(const RowCandidates& c, int64_t vocab, SamplingParams& p) {
+  if (vocab <= 0) fail(ErrorCode::InvalidArgument, "sampling: empty logits");
+  if (p.temperature == 0) {
+    if (c.max == -std::numeric_limits<float>::infinity()) all_masked();
+    return c.argmax;
+  }
+  Scratch& s = scratch();
+  const int64_t found = collect_from(c, p.temperature, s);  // (may grow the scratch: before taking pointers)
+  const int64_t n = cut(Cands{s.ids.data(), s.w.data(), s.lv.data()}, found, p);
+  return draw(s, n, p.rng);
+}
+
+void check_sample_jobs(const std::vector<SampleJob>& jobs, int64_t rows) {
+  std::vector<bool> taken(static_cast<size_t>(std::max<int64_t>(rows, 0)), false);
+  for (const SampleJob& j : jobs) {
+    if (j.row < 0 || j.row >= rows)
+      fail(ErrorCode::InvalidArgument, "sampling: row " + std::to_string(j.row) + " is outside the batch of " +
+                                           std::to_string(rows));
+    if (taken[static_cast<size_t>(j.row)])
+      fail(ErrorCode::InvalidArgument, "sampling: row " + std::to_string(j.row) + " is sampled twice");
+    taken[static_cast<size_t>(j.row)] = true;
+  }
+}
+
+void sample_rows_in(Backend& backend, float* logits, int64_t rows, int64_t vocab, std::vector<SampleJob>& jobs,
+                    ThreadPool* pool) {
+  check_sample_jobs(jobs, rows);
+  // Each job becomes edits + one candidate query; the rare one whose edits do not
+  // fit (see logit_edits) is sampled from its full row, copied before any edit.
+  std::vector<LogitEdit> edits;
+  std::vector<CandidateQuery> queries;
+  std::vector<int64_t> query_of(jobs.size(), -1);
+  std::vector<std::vector<float>> full_rows(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const SamplingParams& p = jobs[j].params;
+    if (logit_edits(p, static_cast<int32_t>(jobs[j].row), vocab, edits)) {
+      query_of[j] = static_cast<int64_t>(queries.size());
+      queries.push_back(candidate_query(p, jobs[j].row));
+    } else {
+      full_rows[j].resize(static_cast<size_t>(vocab));
+      backend.to_host(logits + jobs[j].row * vocab, static_cast<size_t>(vocab), full_rows[j].data());
+    }
+  }
+  if (!edits.empty()) backend.edit_logits(logits, vocab, edits);
+  std::vector<RowCandidates> found;
+  if (!queries.empty()) backend.candidates(logits, vocab, queries, found);
+
+  auto finish = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      SampleJob& j = jobs[static_cast<size_t>(i)];
+      try {
+        const int64_t q = query_of[static_cast<size_t>(i)];
+        j.id = q >= 0 ? sample_from_candidates(found[static_cast<size_t>(q)], vocab, j.params)
+                      : sample_token(full_rows[static_cast<size_t>(i)].data(), vocab, j.params);
+      } catch (const std::exception& e) {
+        j.id = -1;
+        j.error = e.what();
+      }
+    }
+  };
+  const int64_t n = static_cast<int64_t>(jobs.size());
+  if (pool && n > 1)
+    pool->parallel_for(n, 1, finish);
+  else
+    finish(0, n);
 }
 
 void sample_candidates(const float* logits, int64_t vocab, const SamplingParams& p, std::vector<int32_t>& ids,

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "backend/backend.h"
+
 namespace nemotron {
 
 class ThreadPool;
@@ -74,6 +76,31 @@ struct SampleJob {
 // Samples every job, in parallel over the pool's threads when one is given.
 // A job that cannot be sampled gets its error; the others are unaffected.
 void sample_rows(const float* logits, int64_t vocab, std::vector<SampleJob>& jobs, ThreadPool* pool);
+
+// ---- sampling where the logits are (Engine::decode_sampled): the backend
+// applies the edits and finds the candidates next to the logits, so only the
+// candidates cross to the host; the result is sample_token's, bit for bit.
+
+// Appends the edits that turn row `row` of raw logits into the adjusted logits
+// sample_token would use (at most one edit per token). Returns false when the
+// adjustments cannot be written as one edit per token (a token twice in the
+// bias list): sample that row from its full logits with sample_token instead.
+bool logit_edits(const SamplingParams& p, int32_t row, int64_t vocab, std::vector<LogitEdit>& out);
+// What to ask the backend for row `row` (after its edits).
+CandidateQuery candidate_query(const SamplingParams& p, int64_t row);
+// Finishes the row from the backend's answer exactly as sample_token finishes
+// it from the full row (same id, same RNG advance, same errors).
+int32_t sample_from_candidates(const RowCandidates& c, int64_t vocab, SamplingParams& p);
+
+// Samples every job from row jobs[j].row of `logits` ([rows, vocab], in the
+// backend's memory) where the logits are: the same ids, RNG advances and
+// errors as sample_rows on a host copy, but only candidates cross to the host.
+// The jobs' rows are overwritten. Throws InvalidArgument (before touching
+// anything) when a job's row is outside [0, rows) or two jobs share a row.
+void sample_rows_in(Backend& backend, float* logits, int64_t rows, int64_t vocab, std::vector<SampleJob>& jobs,
+                    ThreadPool* pool);
+// The argument check of sample_rows_in, for callers that must fail before a forward pass.
+void check_sample_jobs(const std::vector<SampleJob>& jobs, int64_t rows);
 
 // @internal The candidate set of a non-greedy draw, in draw order, with
 // unnormalised weights (lib/chat/sampling.ts Sampler.candidates). For tests.

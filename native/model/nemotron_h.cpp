@@ -193,11 +193,11 @@ void NemotronH::mlp_mixer(const Layer& l, const float* x, int64_t rows, float* o
   be_.linear(up, rows, cfg_.intermediate_size, l.mlp.down, l.mlp.down_b, out, cfg_.hidden_size);
 }
 
-void NemotronH::forward(const std::vector<ForwardItem>& items, float* logits) {
+float* NemotronH::forward(const std::vector<ForwardItem>& items, float* logits) {
   const int64_t H = cfg_.hidden_size, V = cfg_.vocab_size;
   int64_t rows = 0;
   for (const ForwardItem& it : items) rows += it.n;
-  if (rows == 0) return;
+  if (rows == 0) return nullptr;
   ensure_scratch(rows);
 
   std::vector<int32_t> ids;
@@ -242,10 +242,11 @@ void NemotronH::forward(const std::vector<ForwardItem>& items, float* logits) {
   if (out_rows > 0) {
     be_.rms_norm(h, out_rows, H, norm_f_, static_cast<float>(cfg_.norm_eps), x);
     be_.linear(x, out_rows, H, lm_head_, Vector{}, logits_->data(), V);
-    be_.to_host(logits_->data(), static_cast<size_t>(out_rows * V), logits);
+    if (logits) be_.to_host(logits_->data(), static_cast<size_t>(out_rows * V), logits);
   }
 
   for (const ForwardItem& it : items) it.seq->advance(it.n);
+  return out_rows > 0 ? logits_->data() : nullptr;
 }
 
 }  // namespace nemotron

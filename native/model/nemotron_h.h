@@ -28,9 +28,11 @@ class NemotronH {
   NemotronH(const ModelConfig& config, const ModelWeights& weights, Backend& backend);
 
   // Runs the batch; every sequence's state advances by its n tokens. Logits rows
-  // are written to `logits` (host, [rows_requested, vocab]) in item order.
+  // are written to `logits` (host, [rows_requested, vocab]) in item order, unless
+  // it is null. Returns the same rows in backend memory (valid until the next
+  // forward pass), or null when no row was requested.
   // Each item's sequence must already have KV room for length + n tokens.
-  void forward(const std::vector<ForwardItem>& items, float* logits);
+  float* forward(const std::vector<ForwardItem>& items, float* logits);
 
   // Bytes of activation scratch a forward pass of `rows` packed tokens allocates
   // (what ensure_scratch holds), for the memory plan.

@@ -10,9 +10,11 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
 #include "engine/sampler.h"
+#include "sampling_cases.h"
 #include "test_framework.h"
 
 using namespace nemotron;
@@ -247,4 +249,81 @@ TEST(sampler_rows_on_a_pool_equal_rows_one_by_one_and_errors_stay_per_row) {
     CHECK((r == 5) == (jobs[r].id == -1));
     CHECK((r == 5) == !jobs[r].error.empty());
   }
+}
+
+// Sampling where the logits are (sample_rows_in: edits + candidate search in the
+// backend, the draw on the host) must give sample_rows's ids, RNG states and
+// errors exactly; here on the CPU backend (the CUDA one: cuda/test_cuda_sampling.cpp).
+TEST(sampler_in_the_backend_equals_sampling_the_full_rows) {
+  CpuBackend backend(2);
+  int fallbacks = 0, errors = 0, draws = 0;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    const int64_t vocab = seed % 2 ? 3001 : 257, rows = 26;
+    nemotron_test::SamplingCases c = nemotron_test::make_sampling_cases(vocab, rows, seed);
+    std::vector<SampleJob> want = c.jobs;
+    sample_rows(c.logits.data(), vocab, want, nullptr);
+    std::vector<float> buffer = c.logits;  // the CPU backend's memory is host memory
+    std::vector<SampleJob> got = c.jobs;
+    ThreadPool pool(2);
+    sample_rows_in(backend, buffer.data(), rows, vocab, got, seed % 3 ? &pool : nullptr);
+    for (size_t j = 0; j < got.size(); ++j) {
+      CHECK(got[j].id == want[j].id);
+      CHECK(got[j].error == want[j].error);
+      CHECK(std::equal(got[j].params.rng.s, got[j].params.rng.s + 4, want[j].params.rng.s));
+      std::vector<LogitEdit> edits;
+      if (!logit_edits(c.jobs[j].params, 0, vocab, edits)) ++fallbacks;
+      if (!want[j].error.empty()) ++errors;
+      if (want[j].params.temperature > 0 && want[j].error.empty()) ++draws;
+    }
+  }
+  // every path was taken
+  CHECK(fallbacks > 0);
+  CHECK(errors > 0);
+  CHECK(draws > 20);
+}
+
+TEST(sampler_in_the_backend_rejects_bad_rows_before_touching_anything) {
+  CpuBackend backend(1);
+  std::vector<float> l = {1, 2, 3, 4};
+  std::vector<SampleJob> jobs(2);
+  jobs[0].row = 0;
+  jobs[1].row = 0;
+  CHECK_THROWS_WITH(sample_rows_in(backend, l.data(), 2, 2, jobs, nullptr), "sampled twice");
+  jobs[1].row = 2;
+  CHECK_THROWS_WITH(sample_rows_in(backend, l.data(), 2, 2, jobs, nullptr), "outside the batch");
+  jobs[1].row = 1;
+  jobs[1].params.temperature = 0;
+  jobs[0].params.temperature = 0;
+  sample_rows_in(backend, l.data(), 2, 2, jobs, nullptr);
+  CHECK(jobs[0].id == 1 && jobs[1].id == 1);
+}
+
+// The edits alone: applied by the backend they give adjusted() of the JS Sampler
+// (checked through greedy picks, which read the adjusted row directly).
+TEST(sampler_logit_edits_are_one_per_token_and_merge_penalty_bias_mask) {
+  SamplingParams p;
+  p.history = {4, 2, 4, 9};
+  p.repetition_penalty = 2;
+  p.presence_penalty = 0.5;
+  p.bias = {{4, 1.0}, {7, -2.0}, {99, 1.0}};
+  p.has_mask = true;
+  p.mask = {2, 2, 8};
+  std::vector<LogitEdit> edits;
+  CHECK(logit_edits(p, 3, 10, edits));
+  std::vector<int32_t> tokens;
+  for (const LogitEdit& e : edits) {
+    tokens.push_back(e.token);
+    CHECK(e.row == 3);
+  }
+  std::sort(tokens.begin(), tokens.end());
+  CHECK((tokens == std::vector<int32_t>{2, 4, 7, 8, 9}));  // 99 is out of range; 2 once
+  for (const LogitEdit& e : edits) {
+    if (e.token == 4) CHECK(e.flags == (LogitEdit::kPenalty | LogitEdit::kBias) && e.subtract == 0.5);
+    if (e.token == 2) CHECK(e.flags == (LogitEdit::kPenalty | LogitEdit::kMask));
+    if (e.token == 8) CHECK(e.flags == LogitEdit::kMask);
+  }
+  p.bias.push_back({7, 1.0});
+  const size_t before = edits.size();
+  CHECK(!logit_edits(p, 1, 10, edits));
+  CHECK(edits.size() == before);  // nothing half-written
 }

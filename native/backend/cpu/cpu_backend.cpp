@@ -74,5 +74,12 @@ void CpuBackend::ssm_scan(const ScanArgs& a, const std::vector<SeqSpan>& spans) 
 void CpuBackend::attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) {
   cpu_attention(pool_, a, spans);
 }
+void CpuBackend::edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) {
+  cpu_edit_logits(logits, vocab, edits);
+}
+void CpuBackend::candidates(float* logits, int64_t vocab, const std::vector<CandidateQuery>& queries,
+                            std::vector<RowCandidates>& out) {
+  cpu_candidates(pool_, logits, vocab, queries, out);
+}
 
 }  // namespace nemotron

@@ -35,6 +35,9 @@ class CpuBackend final : public Backend {
   void conv1d_silu(const ConvArgs& a, const std::vector<SeqSpan>& spans) override;
   void ssm_scan(const ScanArgs& a, const std::vector<SeqSpan>& spans) override;
   void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) override;
+  void edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) override;
+  void candidates(float* logits, int64_t vocab, const std::vector<CandidateQuery>& queries,
+                  std::vector<RowCandidates>& out) override;
 
  private:
   ThreadPool pool_;

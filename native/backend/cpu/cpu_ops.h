@@ -2,7 +2,7 @@
 // tests can call each one directly against a naive formula. One file per op:
 // rms_norm.cpp, gated_rms_norm.cpp, conv1d.cpp, ssd_scan.cpp (chunked prefill),
 // ssm_update.cpp (recurrent decode and the token-by-token reference),
-// attention.cpp, elementwise.cpp, embedding.cpp; linear.h has the matrix products.
+// attention.cpp, elementwise.cpp, embedding.cpp, sampling.cpp; linear.h has the matrix products.
 // All arithmetic is fp32 (double where cancellation would hurt: cumulative decay sums).
 #pragma once
 #include <cmath>
@@ -29,6 +29,11 @@ void cpu_ssm_scan(ThreadPool& pool, const ScanArgs& a, const std::vector<SeqSpan
 void cpu_ssm_scan_recurrent(ThreadPool& pool, const ScanArgs& a, const std::vector<SeqSpan>& spans);
 
 void cpu_attention(ThreadPool& pool, const AttentionArgs& a, const std::vector<SeqSpan>& spans);
+
+// sampling.cpp: the sampler's adjustments and candidate search on logits rows.
+void cpu_edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits);
+void cpu_candidates(ThreadPool& pool, const float* logits, int64_t vocab, const std::vector<CandidateQuery>& queries,
+                    std::vector<RowCandidates>& out);
 
 // Shared scalar helpers.
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }

@@ -76,6 +76,78 @@ class PinnedBuffer final : public FloatBuffer {
   bool pinned_ = false;
 };
 
+// Host data copied to the device on a stream through page-locked memory, so the
+// copy is truly asynchronous and the caller's buffer may go away at once (CUDA
+// only says a pageable cudaMemcpyAsync "might" consume its source before
+// returning). The pinned area is rewritten only after the previous copy out of
+// it has run; the device area is reused in stream order.
+class StagedUpload {
+ public:
+  StagedUpload() = default;
+  StagedUpload(const StagedUpload&) = delete;
+  ~StagedUpload() {
+    if (host_) cudaFreeHost(host_);
+    if (device_) cudaFree(device_);
+    if (done_) cudaEventDestroy(done_);
+  }
+
+  void* put(const void* src, size_t bytes, cudaStream_t stream, const char* what) {
+    if (pending_) cuda::check(cudaEventSynchronize(done_), what);
+    pending_ = false;
+    if (bytes > capacity_) {
+      // queued kernels may still read the old device area
+      cuda::check(cudaStreamSynchronize(stream), what);
+      if (host_) cudaFreeHost(host_);
+      if (device_) cudaFree(device_);
+      host_ = nullptr;
+      device_ = nullptr;
+      capacity_ = 0;
+      const size_t cap = std::max<size_t>(bytes, 4096);
+      cuda::check(cudaMallocHost(&host_, cap), "cudaMallocHost");
+      device_ = device_alloc(cap, what);
+      capacity_ = cap;
+      if (!done_) cuda::check(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreate");
+    }
+    std::memcpy(host_, src, bytes);
+    cuda::check(cudaMemcpyAsync(device_, host_, bytes, cudaMemcpyHostToDevice, stream), what);
+    cuda::check(cudaEventRecord(done_, stream), "cudaEventRecord");
+    pending_ = true;
+    return device_;
+  }
+
+ private:
+  void* host_ = nullptr;
+  void* device_ = nullptr;
+  size_t capacity_ = 0;
+  cudaEvent_t done_ = nullptr;
+  bool pending_ = false;
+};
+
+// Grow-only page-locked host memory that results are copied back into.
+class PinnedArea {
+ public:
+  PinnedArea() = default;
+  PinnedArea(const PinnedArea&) = delete;
+  ~PinnedArea() {
+    if (ptr_) cudaFreeHost(ptr_);
+  }
+  // Only call when no copy into the area is in flight.
+  void* get(size_t bytes) {
+    if (bytes > bytes_) {
+      if (ptr_) cudaFreeHost(ptr_);
+      ptr_ = nullptr;
+      bytes_ = 0;
+      cuda::check(cudaMallocHost(&ptr_, std::max<size_t>(bytes, 4096)), "cudaMallocHost");
+      bytes_ = std::max<size_t>(bytes, 4096);
+    }
+    return ptr_;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 // Owns a device allocation for the backend's lifetime (weights, small vectors).
 struct DeviceBlock {
   void* ptr = nullptr;
@@ -99,9 +171,8 @@ class CudaBackend final : public Backend {
       if (s.device) cudaFree(s.device);
       if (s.done) cudaEventDestroy(s.done);
     }
-    if (ids_.ptr) cudaFree(ids_.ptr);
-    if (ids_pinned_) cudaFreeHost(ids_pinned_);
-    if (ids_pinned_done_) cudaEventDestroy(ids_pinned_done_);
+    for (Scratch* sc : {&heads_, &masks_})
+      if (sc->ptr) cudaFree(sc->ptr);
     blocks_.clear();
     cudaStreamDestroy(stream_);
   }
@@ -154,28 +225,10 @@ class CudaBackend final : public Backend {
 
   void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) override {
     if (n <= 0) return;
-    int32_t* ids = static_cast<int32_t*>(scratch(ids_, n * sizeof(int32_t)));
     // host_ids is the caller's pageable vector, which may be gone before the copy
-    // runs (a forward that wants no logits returns without synchronising), and
-    // CUDA only says a pageable cudaMemcpyAsync "might" consume its source before
-    // returning. Stage it through a pinned buffer guarded by an event instead.
-    const size_t bytes = static_cast<size_t>(n) * sizeof(int32_t);
-    if (ids_pinned_pending_) cuda::check(cudaEventSynchronize(ids_pinned_done_), "ids staging");
-    ids_pinned_pending_ = false;
-    if (bytes > ids_pinned_bytes_) {
-      if (ids_pinned_) cudaFreeHost(ids_pinned_);
-      ids_pinned_ = nullptr;
-      ids_pinned_bytes_ = 0;
-      cuda::check(cudaMallocHost(&ids_pinned_, std::max<size_t>(bytes, 4096)), "cudaMallocHost");
-      ids_pinned_bytes_ = std::max<size_t>(bytes, 4096);
-      if (!ids_pinned_done_)
-        cuda::check(cudaEventCreateWithFlags(&ids_pinned_done_, cudaEventDisableTiming), "cudaEventCreate");
-    }
-    std::memcpy(ids_pinned_, host_ids, bytes);
-    cuda::check(cudaMemcpyAsync(ids, ids_pinned_, bytes, cudaMemcpyHostToDevice, stream_), "ids upload");
-    cuda::check(cudaEventRecord(ids_pinned_done_, stream_), "cudaEventRecord");
-    ids_pinned_pending_ = true;
-    cuda::embed(table, ids, n, out, stream_);
+    // runs (a forward that wants no logits returns without synchronising).
+    const void* ids = ids_.put(host_ids, static_cast<size_t>(n) * sizeof(int32_t), stream_, "ids upload");
+    cuda::embed(table, static_cast<const int32_t*>(ids), n, out, stream_);
   }
   void rms_norm(const float* x, int64_t rows, int64_t dim, const Vector& w, float eps, float* out) override {
     cuda::rms_norm(x, rows, dim, w.data, eps, out, stream_);
@@ -202,6 +255,77 @@ class CudaBackend final : public Backend {
     SpanUpload u = upload_spans(spans);
     cuda::attention(a, u.spans, static_cast<int>(spans.size()), u.max_n, u.max_keys, stream_);
     release(u);
+  }
+
+  void edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) override {
+    if (edits.empty()) return;
+    for (const LogitEdit& e : edits)
+      if (e.token < 0 || e.token >= vocab || e.row < 0)
+        fail(ErrorCode::Internal, "edit_logits: token " + std::to_string(e.token) + " outside the vocabulary");
+    const void* dev = edits_.put(edits.data(), edits.size() * sizeof(LogitEdit), stream_, "logit edits upload");
+    cuda::edit_logits(logits, vocab, static_cast<const LogitEdit*>(dev), static_cast<int>(edits.size()), stream_);
+  }
+
+  // Two round trips: the heads (max, argmax, count) and id bitmasks first, then
+  // only as many logits per row as the largest candidate set, in one 2-D copy.
+  void candidates(float* logits, int64_t vocab, const std::vector<CandidateQuery>& queries,
+                  std::vector<RowCandidates>& out) override {
+    out.clear();
+    out.resize(queries.size());
+    if (queries.empty()) return;
+    const size_t nq = queries.size();
+    const int64_t words = cuda::candidate_mask_words(vocab);
+    std::vector<cuda::DevCandidateQuery> dq(nq);
+    int64_t first_row = queries[0].row, last_row = queries[0].row;
+    for (size_t i = 0; i < nq; ++i) {
+      dq[i] = cuda::DevCandidateQuery{queries[i].row, queries[i].floor_offset, queries[i].collect ? 1 : 0, 0};
+      first_row = std::min(first_row, queries[i].row);
+      last_row = std::max(last_row, queries[i].row);
+    }
+    const void* dev_q = queries_.put(dq.data(), nq * sizeof(dq[0]), stream_, "candidate queries upload");
+    auto* heads = static_cast<cuda::CandidateHead*>(scratch(heads_, nq * sizeof(cuda::CandidateHead)));
+    auto* masks = static_cast<uint32_t*>(scratch(masks_, nq * static_cast<size_t>(words) * sizeof(uint32_t)));
+    cuda::candidates(logits, vocab, static_cast<const cuda::DevCandidateQuery*>(dev_q), static_cast<int>(nq), heads,
+                     masks, stream_);
+
+    auto* host_heads = static_cast<cuda::CandidateHead*>(heads_host_.get(nq * sizeof(cuda::CandidateHead)));
+    auto* host_masks = static_cast<uint32_t*>(masks_host_.get(nq * static_cast<size_t>(words) * sizeof(uint32_t)));
+    cuda::check(cudaMemcpyAsync(host_heads, heads, nq * sizeof(cuda::CandidateHead), cudaMemcpyDeviceToHost, stream_),
+                "candidate heads copy");
+    cuda::check(cudaMemcpyAsync(host_masks, masks, nq * static_cast<size_t>(words) * sizeof(uint32_t),
+                                cudaMemcpyDeviceToHost, stream_),
+                "candidate masks copy");
+    cuda::check(cudaStreamSynchronize(stream_), "sampling");
+
+    int64_t widest = 0;
+    for (size_t i = 0; i < nq; ++i) widest = std::max<int64_t>(widest, host_heads[i].count);
+    const float* host_vals = nullptr;
+    if (widest > 0) {
+      // rows first_row..last_row, the first `widest` floats of each
+      const size_t height = static_cast<size_t>(last_row - first_row + 1);
+      auto* vals = static_cast<float*>(values_host_.get(height * static_cast<size_t>(widest) * sizeof(float)));
+      cuda::check(cudaMemcpy2DAsync(vals, widest * sizeof(float), logits + first_row * vocab, vocab * sizeof(float),
+                                    widest * sizeof(float), height, cudaMemcpyDeviceToHost, stream_),
+                  "candidate logits copy");
+      cuda::check(cudaStreamSynchronize(stream_), "sampling");
+      host_vals = vals;
+    }
+    for (size_t i = 0; i < nq; ++i) {
+      const cuda::CandidateHead& h = host_heads[i];
+      RowCandidates& r = out[i];
+      r.max = h.max;
+      r.argmax = h.argmax;
+      if (h.count == 0) continue;
+      r.ids.reserve(static_cast<size_t>(h.count));
+      const uint32_t* mask = host_masks + i * static_cast<size_t>(words);
+      for (int64_t w = 0; w < words; ++w)
+        for (uint32_t bits = mask[w]; bits != 0; bits &= bits - 1)
+          r.ids.push_back(static_cast<int32_t>(w * 32 + __builtin_ctz(bits)));
+      if (static_cast<int64_t>(r.ids.size()) != h.count)
+        fail(ErrorCode::Internal, "candidates: the id mask and the count disagree");
+      const float* v = host_vals + (queries[i].row - first_row) * widest;
+      r.logits.assign(v, v + h.count);
+    }
   }
 
  private:
@@ -298,11 +422,9 @@ class CudaBackend final : public Backend {
   int device_;
   cudaStream_t stream_ = nullptr;
   std::deque<DeviceBlock> blocks_;
-  Scratch ids_;
-  void* ids_pinned_ = nullptr;  // pinned staging for the token ids (see embed)
-  size_t ids_pinned_bytes_ = 0;
-  cudaEvent_t ids_pinned_done_ = nullptr;
-  bool ids_pinned_pending_ = false;
+  StagedUpload ids_, edits_, queries_;
+  Scratch heads_, masks_;  // candidate search results on the device
+  PinnedArea heads_host_, masks_host_, values_host_;
   std::vector<SpanSlot> span_ring_ = std::vector<SpanSlot>(64);
   size_t span_next_ = 0;
 };

@@ -42,6 +42,30 @@ void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n
 void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
                cudaStream_t stream);
 
+// ---- sampling (sampling.cu; CPU twin: native/backend/cpu/sampling.cpp)
+// Applies n edits (device memory; at most one per (row, token)).
+void edit_logits(float* logits, int64_t vocab, const LogitEdit* edits, int n, cudaStream_t stream);
+
+struct DevCandidateQuery {
+  int64_t row;
+  double floor_offset;
+  int32_t collect;
+  int32_t pad;
+};
+struct CandidateHead {
+  float max;
+  int32_t argmax;
+  int32_t count;  // candidates found (0 unless collected)
+  int32_t pad;
+};
+inline int64_t candidate_mask_words(int64_t vocab) { return (vocab + 31) / 32; }
+// Per query q (one block each): heads[q] = max, first argmax, candidate count;
+// when collecting, bit i of masks[q * mask_words + i / 32] says whether token i
+// is a candidate, and the candidates' logits are moved, in id order, to the
+// front of their row (the row is overwritten).
+void candidates(float* logits, int64_t vocab, const DevCandidateQuery* queries, int nq, CandidateHead* heads,
+                uint32_t* masks, cudaStream_t stream);
+
 // Throws nemotron::Error(Internal) naming `what` when a CUDA call failed.
 void check(cudaError_t err, const char* what);
 

@@ -104,22 +104,29 @@ void print_not_run(const char* lead, const Outcome& o) {
 }
 
 // Untimed steps, then `steps` timed ones; every step decodes one token for each
-// sequence in one Engine::decode call, into the engine's reused (on CUDA:
-// pinned) host buffer as the Node addon does. Returns each step's seconds; the
-// last step's logits are copied to `logits` (untimed).
+// sequence in one Engine::decode_sampled call with greedy sampling, as the Node
+// addon runs a batched step: sampled where the logits are, so only ids reach
+// the host. Returns each step's seconds. The first step (a warm-up one unless
+// warmup is 0) also copies every row's logits to `logits`, for the finiteness check.
 std::vector<double> timed_decode(Engine& e, const std::vector<SequenceState*>& seqs, int warmup, int steps,
                                  std::vector<float>& logits, uint64_t position) {
   const int64_t vocab = e.config().vocab_size;
   std::vector<DecodeItem> items(seqs.size());
+  std::vector<SampleJob> jobs(seqs.size());
+  std::vector<int64_t> all_rows(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) all_rows[i] = static_cast<int64_t>(i);
   std::vector<double> times;
-  HostLease host = e.lease_host(seqs.size() * static_cast<size_t>(vocab));
   for (int s = 0; s < warmup + steps; ++s) {
-    for (size_t i = 0; i < seqs.size(); ++i) items[i] = {seqs[i], token_at(i + 1000, position + s, vocab)};
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      items[i] = {seqs[i], token_at(i + 1000, position + s, vocab)};
+      jobs[i] = SampleJob{};
+      jobs[i].row = static_cast<int64_t>(i);
+      jobs[i].params.temperature = 0;
+    }
     const double t0 = now_s();
-    e.decode(items, host.data());
+    e.decode_sampled(items, jobs, s == 0 ? all_rows : std::vector<int64_t>{}, logits.data(), nullptr);
     if (s >= warmup) times.push_back(now_s() - t0);
   }
-  logits.assign(host.data(), host.data() + logits.size());
   return times;
 }
 
@@ -251,7 +258,8 @@ std::vector<StreamsResult> run_streams(PhaseContext& ctx) {
   std::vector<StreamsResult> out;
   std::printf(
       "\nbatched decode: N streams with a %lld-token prompt each, then %d timed steps (+%d warm-up) of one\n"
-      "Engine::decode call with N items; a step's time is every stream's inter-token latency\n",
+      "Engine::decode_sampled call with N items (greedy, sampled where the logits are); a step's time is\n"
+      "every stream's inter-token latency\n",
       static_cast<long long>(o.stream_prompt), o.decode_steps, o.warmup_steps);
   std::printf("  %8s  %12s  %12s  %9s  %8s  %8s  %8s\n", "streams", "agg tok/s", "tok/s/strm", "mean ms", "p50 ms",
               "p90 ms", "scaling");

@@ -1,6 +1,6 @@
 // The measured phases: prefill at each prompt length, decode at batch 1 after a
 // prompt of each context length, and batched decode at each stream count (one
-// Engine::decode call with N items is one step of N streams). Each phase prints
+// Engine::decode_sampled call with N items is one step of N streams). Each phase prints
 // its rows as it goes; a size that cannot run (past the model's context or the
 // free memory) is skipped with the reason, an error is recorded and the run
 // goes on.
