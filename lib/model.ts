@@ -110,6 +110,8 @@ export class Model implements SequenceOwner, ChatHost {
   readonly prefillPieceTokens: number;
   /** Default context size for sequences and chat sessions. */
   readonly defaultContextSize: number;
+  /** Most sequences one decode step serves together (loadModel's maxBatchSize). */
+  readonly maxBatchSize: number;
   private readonly plan: NativeMemoryPlan;
   private readonly admission: Admission;
 
@@ -124,11 +126,12 @@ export class Model implements SequenceOwner, ChatHost {
     this.prefillPieceTokens = limits.maxBatchTokens ?? 512;
     this.handle = handle;
     this.nativeInfo = handle.info();
+    this.maxBatchSize = limits.maxBatchSize ?? 128;
     this.batcher = new DecodeBatcher(
       this.queue,
       (hs, ts, sampling) => this.live().decodeBatch(hs, ts, sampling),
       this.nativeInfo.vocabSize,
-      limits.maxBatchSize ?? 128,
+      this.maxBatchSize,
     );
     this.defaultContextSize =
       limits.contextSize ?? Math.min(this.nativeInfo.maxPositionEmbeddings || DEFAULT_CONTEXT, MAX_DEFAULT_CONTEXT);

@@ -220,14 +220,12 @@ describeWithFixtures('memory plan and admission on a model (CPU)', () => {
 
 describe('server concurrency default (createServer without maxConcurrent)', () => {
   // Only device and memory are read; a stand-in model keeps this independent of a GPU.
-  const fake = (device: 'cpu' | 'cuda', fit: number) =>
-    ({ device, memory: { sequencesAtDefaultContext: fit } }) as unknown as Model;
-  test('GPU: as many sequences as the memory budget admits, between 1 and 128', () => {
+  const fake = (device: 'cpu' | 'cuda', maxBatchSize: number) => ({ device, maxBatchSize }) as unknown as Model;
+  test('GPU: a full decode batch (memory is admitted per request, as each reserves only its own turn)', () => {
+    expect(defaultConcurrency(fake('cuda', 128))).toBe(128);
     expect(defaultConcurrency(fake('cuda', 48))).toBe(48);
-    expect(defaultConcurrency(fake('cuda', 500))).toBe(128);
-    expect(defaultConcurrency(fake('cuda', 0))).toBe(1);
   });
-  test('CPU: 8, whatever memory would admit', () => {
-    expect(defaultConcurrency(fake('cpu', 500))).toBe(8);
+  test('CPU: 8, whatever the batch size', () => {
+    expect(defaultConcurrency(fake('cpu', 128))).toBe(8);
   });
 });

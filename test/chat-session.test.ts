@@ -61,6 +61,23 @@ describeChat('chat sessions', () => {
     chat.dispose();
   });
 
+  test('a send after dispose() feeds the whole conversation again instead of trusting freed state', async () => {
+    const chat = model.createChatSession({ systemPrompt: 'You are terse.', reasoning: 'off' });
+    await chat.send('Hi there', { maxTokens: 3 });
+    chat.dispose();
+    const reply = await chat.send('And again', { maxTokens: 3 });
+    expect(reply.usage.cachedTokens).toBe(0);
+    const expected = model.template.render({
+      ...model.tokenizer.templateVariables,
+      messages: [{ role: 'system', content: 'You are terse. /no_think' }, ...chat.history.slice(0, -1)],
+      addGenerationPrompt: true,
+    });
+    const promptIds = enc(expected);
+    expect(reply.usage.promptTokens).toBe(promptIds.length);
+    expect(chat.save().tokens.slice(0, promptIds.length)).toEqual(promptIds);
+    chat.dispose();
+  });
+
   test('reasoning and answer are separate channels; tags never leak; usage counts them', async () => {
     const chat = model.createChatSession();
     const reasoningIds = enc('Let me think about it.');

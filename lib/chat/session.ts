@@ -14,7 +14,7 @@ import { fnOption, parseOptions } from '../options';
 import type { Sequence } from '../sequence';
 import { Sampler, samplingOptionsSchema, type SamplingOptions } from './sampling';
 import { ChatTemplate, type ChatMessage } from './template';
-import { thinkingBudgetSchema, type ThinkingBudget } from './thinking';
+import { closingTexts, thinkingBudgetSchema, type ThinkingBudget } from './thinking';
 import type { TokenLogprob } from './logprobs';
 import type { InvalidToolCall } from './tool-calls';
 import { ToolRegistry, type ToolCall, type ToolSet } from './tools';
@@ -41,6 +41,13 @@ export const chatSessionOptionsSchema = z
     thinking: thinkingBudgetSchema.optional(),
     tools: toolSetSchema.optional(),
     contextSize: z.number().int().min(16).optional(),
+    /**
+     * How much memory the session's sequence reserves (see Model.memory). 'context' (default): state + KV for the
+     * whole contextSize, once. 'turn': only what the current turn can reach (the conversation so far, the new
+     * prompt, maxTokens and the thought-closing tokens), so many more one-shot sessions fit at once (the server
+     * uses it); a later turn that needs more moves the session to a larger sequence by feeding the conversation again.
+     */
+    reserve: z.enum(['context', 'turn']).optional(),
     /** Default sampling for every send (model card: temperature 0.6, top-p 0.95 with reasoning; greedy without). */
     sampling: samplingOptionsSchema.optional(),
   })
@@ -253,10 +260,12 @@ export class ChatSession {
     if (snapshot.tokens.length > 0) await this.feed(this.tokenizerCheck(snapshot.tokens));
   }
 
-  /** Frees the session's state. */
+  /** Frees the session's state. The history stays: a later send rebuilds the state from it (feeding it all again). */
   dispose(): void {
     this.seq?.dispose();
     this.seq = undefined;
+    this.tokens = []; // nothing is cached any more: the next turn renders and feeds the whole conversation
+    this.turnOpen = false;
   }
 
   // ---------------------------------------------------------------- internals
@@ -268,6 +277,25 @@ export class ChatSession {
   private sequence(): Sequence {
     if (!this.seq || this.seq.disposed) this.seq = this.host.createSequence({ contextSize: this.contextSize });
     return this.seq;
+  }
+
+  /**
+   * reserve 'turn': makes the sequence hold at least `tokens` (capped at contextSize). A smaller one is
+   * replaced by a new sequence that is fed the session's tokens again (same state, larger reservation).
+   */
+  private async fitSequence(tokens: number, signal?: AbortSignal): Promise<void> {
+    const size = Math.min(this.contextSize, tokens);
+    if (this.seq && !this.seq.disposed && this.seq.contextSize >= size) return;
+    this.seq?.dispose(); // its reservation goes back before the larger one is taken
+    this.seq = this.host.createSequence({ contextSize: size });
+    if (this.tokens.length > 0) await this.seq.prefill(this.tokens, { signal });
+  }
+
+  /** Tokens a thinking budget may force into a turn beyond maxTokens (the closing text), plus one. */
+  private closingSlack(budget: ThinkingBudget | undefined): number {
+    if (!budget) return 0;
+    const tok = this.host.tokenizer;
+    return Math.max(...closingTexts().map((t) => tok.encode(t).length)) + 1;
   }
 
   private async feed(ids: number[], signal?: AbortSignal): Promise<Float32Array> {
@@ -308,6 +336,8 @@ export class ChatSession {
       this.tokens = [];
     }
     this.renderedTools = toolsJson;
+    if (this.options.reserve === 'turn')
+      await this.fitSequence(cached + ids.length + maxTokens + this.closingSlack(reasoningOff ? undefined : budget), opts.signal);
     const logits = await this.feed(ids, opts.signal);
     const prefillMs = performance.now() - t0;
     this.messages.push(...newMessages);

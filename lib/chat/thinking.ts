@@ -82,6 +82,12 @@ export class ThinkingController {
   /** Closes the thought now (e.g. a zero budget before any token). */
   close(): ThinkingAction {
     this.closed = true;
-    return { kind: 'close', text: this.endsWithNewline ? '</think>' : '.\n</think>' };
+    const [afterNewline, otherwise] = closingTexts();
+    return { kind: 'close', text: this.endsWithNewline ? afterNewline : otherwise };
   }
+}
+
+/** The texts a budget feeds to end a thought: after a newline, and otherwise. */
+export function closingTexts(): [string, string] {
+  return ['</think>', '.\n</think>'];
 }

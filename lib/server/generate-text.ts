@@ -28,13 +28,15 @@ export interface GeneratedText {
 
 export async function generateText(model: Model, o: GenerateTextOptions): Promise<GeneratedText> {
   const tok = model.tokenizer;
-  const contextSize = model.defaultContextSize;
-  if (o.promptIds.length >= contextSize)
+  if (o.promptIds.length >= model.defaultContextSize)
     throw badRequest(
-      `the prompt has ${o.promptIds.length} tokens; this model's context is ${contextSize} tokens`,
+      `the prompt has ${o.promptIds.length} tokens; this model's context is ${model.defaultContextSize} tokens`,
       'prompt',
       'context_length_exceeded',
     );
+  // The sequence reserves memory for what this request can reach (the last token is
+  // never fed), not for the whole context, so many more requests fit at once.
+  const contextSize = Math.min(model.defaultContextSize, o.promptIds.length + o.maxTokens);
   const seq = model.createSequence({ contextSize });
   try {
     const sampler = new Sampler(o.sampling);

@@ -65,9 +65,11 @@ export interface NemotronServer {
 /** How many generations run at once when createServer's maxConcurrent is not given. */
 export function defaultConcurrency(model: Model): number {
   // A GPU step costs about the same for 1 or 100 streams (the weights are read
-  // once), so run as many as memory admits; two CPU cores saturate sooner.
+  // once), so run up to a full decode batch; each request reserves memory for its
+  // own prompt + max_tokens and waits (FIFO) when the budget is full. Two CPU
+  // cores saturate sooner.
   if (model.device !== 'cuda') return 8;
-  return Math.max(1, Math.min(128, model.memory.sequencesAtDefaultContext));
+  return model.maxBatchSize;
 }
 
 export async function createServer(model: Model, options: CreateServerOptions = {}): Promise<NemotronServer> {

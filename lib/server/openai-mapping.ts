@@ -47,6 +47,8 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
     ...(enable === undefined ? {} : { reasoning: enable ? 'on' : 'off' }),
     ...(budget === undefined ? {} : { thinking: { maxTokens: budget } }),
     tools: toolSet(req),
+    // One turn per request: reserve memory for it (prompt + max_tokens), not for the whole context.
+    reserve: 'turn',
   };
   const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? defaultMaxTokens;
   return {

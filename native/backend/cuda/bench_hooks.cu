@@ -360,5 +360,27 @@ double cuda_embed_time_ms(int64_t tokens, int iters) {
   });
 }
 
+double cuda_candidates_time_ms(int64_t rows, bool collect, int iters) {
+  require_positive("cuda_candidates_time_ms", rows, 1, iters);
+  const int64_t V = kShape9B.vocab, words = candidate_mask_words(V);
+  Harness h("cuda_candidates_time_ms");
+  const int64_t ln = pad64(rows * V), mn = pad64(rows * words);
+  const int64_t slots = h.slots(ln * 4 + mn * 4);
+  // Values within 3 of each other: every token is a candidate at temperature 1.
+  // (The in-place compaction rewrites a row with its own values in order, so later
+  // launches see the same data.)
+  float* logits = h.uniform(slots * ln, -1.5f, 1.5f);
+  auto* masks = static_cast<uint32_t*>(h.alloc(static_cast<size_t>(slots * mn) * 4));
+  auto* heads = static_cast<CandidateHead*>(h.alloc(static_cast<size_t>(slots * rows) * sizeof(CandidateHead)));
+  std::vector<DevCandidateQuery> q(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) q[static_cast<size_t>(r)] = DevCandidateQuery{r, -20.72326583694641, collect ? 1 : 0, 0};
+  auto* dq = static_cast<DevCandidateQuery*>(h.alloc(q.size() * sizeof(DevCandidateQuery)));
+  check(cudaMemcpy(dq, q.data(), q.size() * sizeof(DevCandidateQuery), cudaMemcpyHostToDevice), "queries upload");
+  return h.time(iters, [&](int i) {
+    const int64_t c = i % slots;
+    candidates(logits + c * ln, V, dq, static_cast<int>(rows), heads + c * rows, masks + c * mn, h.stream());
+  });
+}
+
 }  // namespace cuda
 }  // namespace nemotron

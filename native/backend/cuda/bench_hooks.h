@@ -61,5 +61,11 @@ double cuda_rms_norm_time_ms(int64_t rows, int iters);
 // embed of `tokens` random ids from a [vocab, hidden] bf16 table.
 double cuda_embed_time_ms(int64_t tokens, int iters);
 
+// The sampling candidate search over `rows` rows of vocab logits: `collect`
+// false is a greedy step (max + argmax: one read of each row); true keeps every
+// token (logits within 20.7 of the max, i.e. temperature 1 on a flat row: the
+// worst case: a second read, the in-place compaction and the id bitmask).
+double cuda_candidates_time_ms(int64_t rows, bool collect, int iters);
+
 }  // namespace cuda
 }  // namespace nemotron

@@ -141,6 +141,20 @@ std::vector<Case> make_cases(bool quick) {
     c.run = [m](int iters) { return cuda::cuda_embed_time_ms(m, iters); };
     add(std::move(c));
   }
+
+  // ---- sampling (one decode step's rows)
+  const std::vector<int64_t> batch = quick ? std::vector<int64_t>{1, 64} : std::vector<int64_t>{1, 64, 128};
+  for (bool collect : {false, true}) {
+    for (int64_t m : batch) {
+      Case c;
+      c.group = "sampling";
+      c.name = std::string(collect ? "candidates_all." : "argmax.") + "M" + n(m);
+      c.shape = "M=" + n(m) + " vocab " + k(S.vocab) + (collect ? " every token kept" : " greedy");
+      c.cost = cost::candidates(m, collect);
+      c.run = [m, collect](int iters) { return cuda::cuda_candidates_time_ms(m, collect, iters); };
+      add(std::move(c));
+    }
+  }
   return cs;
 }
 

@@ -122,6 +122,13 @@ inline Cost embed(int64_t M) {
   return {0, FlopKind::None, I32 * m + BF16 * m * d + F32 * m * d};
 }
 
+// Sampling candidate search over M rows of vocab logits. Greedy: one read of each
+// row. Collecting every token: two reads, the compacted write and the bitmask.
+inline Cost candidates(int64_t M, bool collect) {
+  const double row = double(S.vocab);
+  return {0, FlopKind::None, F32 * double(M) * row * (collect ? 3.0 : 1.0) + (collect ? double(M) * row / 8 : 0)};
+}
+
 }  // namespace cost
 }  // namespace bench
 }  // namespace nemotron

@@ -1,0 +1,154 @@
+/**
+ * Memory reservations sized to a turn, not to the whole context:
+ * - a chat session with reserve 'turn' reserves state + KV for its conversation + prompt + maxTokens, gives the
+ *   same replies as a 'context' session, and grows (feeding the conversation again) when a later turn needs more;
+ * - the server sizes each request that way, so with a budget that fits ONE full-context sequence, short requests
+ *   still run while a long one is generating (with full-context reservations they would wait for it to finish).
+ */
+import OpenAI from 'openai';
+
+import { createServer, loadModel, type Model, type NemotronServer } from '../lib';
+import type { LogitsContext } from '../lib/chat/turn';
+import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
+import { banIds, forceIds, parseMetrics } from './helpers/server-fixture';
+import { sharedModelDir } from './helpers/test-tokenizer';
+
+const describeChat = sharedModelDir() ? describe : describe.skip;
+if (!sharedModelDir()) console.log('skipping reserve-turn tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
+
+const CONTEXT = 512;
+
+describeChat("chat session reserve: 'turn'", () => {
+  let md: ChatModelDir;
+  let model: Model;
+  beforeAll(async () => {
+    md = makeChatModelDir();
+    model = await loadModel(md.dir, { device: 'cpu', contextSize: CONTEXT });
+  });
+  afterAll(() => {
+    model?.dispose();
+    md?.cleanup();
+  });
+
+  test('reserves prompt + maxTokens, replies as a whole-context session, and grows for a longer turn', async () => {
+    const turns = [
+      { text: 'hello there', maxTokens: 12 },
+      { text: 'and a longer follow-up question', maxTokens: 40 },
+    ];
+    const sampling = { temperature: 0.8, seed: 7 };
+    // Every turn runs to maxTokens (no end of turn), so the second one outgrows the first's reservation.
+    const tok = model.tokenizer;
+    const noEnd = banIds([tok.special.endOfTurn!, ...tok.eosTokenIds]);
+    const whole = model.createChatSession({ reasoning: 'off', sampling });
+    const want = [];
+    for (const t of turns) want.push(await whole.send(t.text, { maxTokens: t.maxTokens, logitsProcessor: noEnd }));
+    whole.dispose(); // only the fitted session's reservation is measured below
+    await model.queue.run(async () => undefined); // (a disposed sequence gives its memory back after queued work)
+    expect(model.memory.reservedBytes).toBe(0);
+
+    const fitted = model.createChatSession({ reasoning: 'off', sampling, reserve: 'turn' });
+    let tokensBefore = 0; // tokens the fitted session's state held before this turn
+    try {
+      for (const [i, t] of turns.entries()) {
+        const got = await fitted.send(t.text, { maxTokens: t.maxTokens, logitsProcessor: noEnd });
+        await model.queue.run(async () => undefined);
+        expect(got.usage.completionTokens).toBe(t.maxTokens);
+        expect(got.text).toBe(want[i].text);
+        expect(got.usage).toEqual(want[i].usage);
+        expect(got.usage.cachedTokens).toBe(tokensBefore); // the state (fed again when growing) was reused
+        // held until the next turn or dispose: exactly this turn's reach
+        expect(model.memory.reservedBytes).toBe(model.sequenceBytes(got.usage.promptTokens + t.maxTokens));
+        expect(model.memory.activeSequences).toBe(1);
+        tokensBefore = got.usage.promptTokens + got.usage.completionTokens;
+      }
+      expect(model.memory.reservedBytes).toBeLessThan(model.sequenceBytes(CONTEXT));
+    } finally {
+      fitted.dispose();
+    }
+  });
+
+  test('a thinking budget reserves room for the closing tokens it forces', async () => {
+    const s = model.createChatSession({ thinking: { maxTokens: 4 }, reserve: 'turn', sampling: { temperature: 0 } });
+    const w = model.createChatSession({ thinking: { maxTokens: 4 }, sampling: { temperature: 0 } });
+    try {
+      const got = await s.send('think briefly', { maxTokens: 10 });
+      await model.queue.run(async () => undefined);
+      const closing = Math.max(...['</think>', '.\n</think>'].map((t) => model.tokenizer.encode(t).length));
+      expect(model.memory.reservedBytes).toBe(model.sequenceBytes(got.usage.promptTokens + 10 + closing + 1));
+      s.dispose();
+      await model.queue.run(async () => undefined);
+      const want = await w.send('think briefly', { maxTokens: 10 });
+      expect(got.reasoning).toBe(want.reasoning);
+      expect(got.text).toBe(want.text);
+      expect(got.finishReason).toBe(want.finishReason);
+    } finally {
+      s.dispose();
+      w.dispose();
+    }
+  });
+});
+
+describeChat('server: each request reserves its own prompt + max_tokens', () => {
+  let md: ChatModelDir;
+  let model: Model;
+  let server: NemotronServer;
+  let client: OpenAI;
+  const scripts = new Map<string, (logits: Float32Array, ctx: LogitsContext) => void>();
+  beforeAll(async () => {
+    md = makeChatModelDir();
+    const probe = await loadModel(md.dir, { device: 'cpu', contextSize: CONTEXT });
+    const oneWholeContext = probe.sequenceBytes(CONTEXT);
+    probe.dispose();
+    // Room for one sequence of the whole context: with whole-context reservations, requests run one at a time.
+    model = await loadModel(md.dir, { device: 'cpu', contextSize: CONTEXT, memoryBudgetBytes: oneWholeContext });
+    server = await createServer(model, {
+      modelName: 'tiny',
+      maxConcurrent: 4,
+      testHooks: { logitsProcessor: (info) => scripts.get(requestKey(info.body)) },
+    });
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    model?.dispose();
+    md?.cleanup();
+  });
+  const metrics = async () => parseMetrics(await (await fetch(`${server.url}/metrics`)).text());
+
+  test('short chat and completion requests finish while a long one is still generating', async () => {
+    const tok = model.tokenizer;
+    scripts.set('long', banIds([tok.special.endOfTurn!, tok.special.thinkEnd!, ...tok.eosTokenIds]));
+    scripts.set('short completion', banIds([...tok.eosTokenIds]));
+    scripts.set('short chat', forceIds([tok.special.thinkEnd!, ...tok.encode('short answer'), tok.special.endOfTurn!]));
+    let longDone = false;
+    const long = client.chat.completions
+      .create({ model: 'tiny', messages: [{ role: 'user', content: 'long' }], max_tokens: 300 })
+      .finally(() => (longDone = true));
+    while ((await metrics())['nemotron_sequences_active'] !== 1) await new Promise((r) => setTimeout(r, 5));
+
+    const chat = await client.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'short chat' }],
+      max_tokens: 16,
+    });
+    const completion = await client.completions.create({ model: 'tiny', prompt: 'short completion', max_tokens: 6 });
+    expect(longDone).toBe(false); // both ran beside it instead of waiting for its memory
+    expect(chat.choices[0].message.content).toBe('short answer');
+    expect(completion.usage!.completion_tokens).toBe(6);
+
+    const r = await long;
+    expect(r.choices[0].finish_reason).toBe('length');
+    expect(r.usage!.completion_tokens).toBe(300);
+    await model.queue.run(async () => undefined);
+    expect((await metrics())['nemotron_memory_reserved_bytes']).toBe(0);
+  });
+});
+
+/** The last user message of a chat request, or a completion's prompt. */
+function requestKey(body: Record<string, unknown>): string {
+  if (typeof body.prompt === 'string') return body.prompt;
+  const messages = (body.messages as Array<{ role: string; content?: unknown }> | undefined) ?? [];
+  const users = messages.filter((m) => m.role === 'user');
+  const c = users[users.length - 1]?.content;
+  return typeof c === 'string' ? c : '';
+}
