@@ -28,10 +28,18 @@ interface Waiter {
   fail(err: unknown): void;
 }
 
+/**
+ * Frees memory held for later use (the prompt cache's snapshots) when a sequence
+ * cannot be admitted: `bytes` and `sequences` say how much is missing. Releases
+ * may complete later (after queued work); waiters are admitted as they do.
+ */
+export type Reclaimer = (shortfall: { bytes: number; sequences: number }) => void;
+
 export class Admission {
   private reserved = 0;
   private active = 0;
   private waiters: Waiter[] = [];
+  private reclaimers: Reclaimer[] = [];
 
   /**
    * @param budgetBytes bytes sequences may reserve in total
@@ -54,6 +62,11 @@ export class Admission {
     return this.waiters.length;
   }
 
+  /** Registers a source of reclaimable memory (see Reclaimer). */
+  addReclaimer(r: Reclaimer): void {
+    this.reclaimers.push(r);
+  }
+
   /**
    * Reserves `bytes` for one sequence, waiting (FIFO) while memory or the
    * sequence cap is taken. `what` describes the request for error messages.
@@ -62,6 +75,7 @@ export class Admission {
     if (bytes > this.budgetBytes) return Promise.reject(this.neverFits(bytes, what));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.waiters.length === 0 && this.fits(bytes)) return Promise.resolve(this.take(bytes));
+    this.reclaim(bytes);
     return new Promise<Reservation>((resolve, reject) => {
       const waiter: Waiter = {
         bytes,
@@ -87,6 +101,7 @@ export class Admission {
   acquireNow(bytes: number, what: string): Reservation {
     if (bytes > this.budgetBytes) throw this.neverFits(bytes, what);
     if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
+    this.reclaim(bytes); // (frees memory for later calls: releases complete after queued work)
     const cap = Number.isFinite(this.maxSequences) ? ` and ${this.active} of at most ${this.maxSequences} sequences` : '';
     throw new OutOfMemoryError(
       `${what} needs ${mib(bytes)} now, but ${mib(this.reserved)} of the ${mib(this.budgetBytes)} budget is reserved${cap}, ` +
@@ -108,6 +123,18 @@ export class Admission {
         `(${this.budgetSource}). Use a smaller contextSize, or raise loadModel's memoryBudgetBytes.`,
       'ERR_OUT_OF_MEMORY',
     );
+  }
+
+  /** Asks the reclaimers for what `bytes` more (behind every waiter) would need. */
+  private reclaim(bytes: number): void {
+    if (this.reclaimers.length === 0) return;
+    const wanted = this.waiters.reduce((sum, w) => sum + w.bytes, bytes);
+    const shortfall = {
+      bytes: Math.max(0, this.reserved + wanted - this.budgetBytes),
+      sequences: Math.max(0, this.active + this.waiters.length + 1 - this.maxSequences),
+    };
+    if (shortfall.bytes === 0 && shortfall.sequences === 0) return;
+    for (const r of this.reclaimers) r(shortfall);
   }
 
   private fits(bytes: number): boolean {

@@ -2,6 +2,7 @@
  * nemotron-node: NVIDIA Nemotron-Nano-9B-v2 and the NemotronH family from Node.js.
  */
 export { loadModel, Model, type ModelConfig, type MemoryReport } from './model';
+export { PromptCache, type PromptCacheOptions, type PromptCacheStats, type CachedPrefill } from './prompt-cache';
 export { Sequence, type PrefillOptions, type DecodeOptions, type DecodeSampleOptions, type SampledToken } from './sequence';
 export type { LoadModelOptions, CreateSequenceOptions, LoadProgress } from './options';
 export {

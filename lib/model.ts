@@ -20,6 +20,7 @@ import { ChatSession, type ChatHost, type ChatSessionOptions, type ChatSnapshot 
 import { ChatTemplate } from './chat/template';
 import { Tokenizer } from './chat/tokenizer';
 import { DecodeBatcher, type DecodeRequest } from './decode-batcher';
+import { PromptCache, type PromptCacheOptions } from './prompt-cache';
 import { Sequence, type SequenceOwner } from './sequence';
 import { TaskQueue } from './task-queue';
 import { toTokenArray } from './tokens';
@@ -95,6 +96,7 @@ export interface ModelLimits {
   maxBatchTokens?: number;
   maxConcurrentSequences?: number;
   memoryBudgetBytes?: number;
+  promptCache?: PromptCacheOptions;
 }
 
 export class Model implements SequenceOwner, ChatHost {
@@ -112,6 +114,8 @@ export class Model implements SequenceOwner, ChatHost {
   readonly defaultContextSize: number;
   /** Most sequences one decode step serves together (loadModel's maxBatchSize). */
   readonly maxBatchSize: number;
+  /** Snapshots of common prompt prefixes (loadModel's promptCache), or undefined when off. */
+  readonly promptCache: PromptCache | undefined;
   private readonly plan: NativeMemoryPlan;
   private readonly admission: Admission;
 
@@ -141,6 +145,8 @@ export class Model implements SequenceOwner, ChatHost {
         ? { bytes: limits.memoryBudgetBytes, source: "loadModel's memoryBudgetBytes" }
         : defaultBudget(this.plan);
     this.admission = new Admission(budget.bytes, limits.maxConcurrentSequences ?? Infinity, budget.source);
+    this.promptCache = limits.promptCache ? new PromptCache(this, limits.promptCache) : undefined;
+    if (this.promptCache) this.admission.addReclaimer(this.promptCache.reclaim);
   }
 
   /**
@@ -344,6 +350,7 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
       maxBatchTokens: opts.maxBatchTokens,
       maxConcurrentSequences: opts.maxConcurrentSequences,
       memoryBudgetBytes: opts.memoryBudgetBytes,
+      promptCache: opts.promptCache,
     });
   } catch (err) {
     handle.dispose();

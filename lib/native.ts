@@ -28,7 +28,8 @@ export interface NativeModelInfo {
 export interface NativeSequence {
   prefill(tokens: Int32Array, allLogits: boolean): Promise<Float32Array>;
   decode(tokens: Int32Array): Promise<Float32Array>;
-  clone(): Promise<NativeSequence>;
+  /** contextSize: the copy's (>= the length; omitted = the same). */
+  clone(contextSize?: number): Promise<NativeSequence>;
   reset(): Promise<void>;
   dispose(): void;
 }

@@ -35,6 +35,16 @@ export const loadModelOptionsSchema = z
      * the device memory left after the weights and activation scratch, minus a margin.
      */
     memoryBudgetBytes: z.number().int().min(0).optional(),
+    /**
+     * Keep snapshots of the state after common prompt prefixes (a shared system prompt, an API conversation's
+     * history) so later prompts that start with one skip recomputing it; `model.promptCache` reports hits.
+     * Snapshots hold memory and are dropped first when a sequence has to wait for memory. Default: off
+     * (`nemotron serve` turns it on).
+     */
+    promptCache: z
+      .object({ maxEntries: z.number().int().min(1).max(4096), minTokens: z.number().int().min(1).optional() })
+      .strict()
+      .optional(),
     /** Called as loading proceeds (stage 'weights' reports bytes). */
     onProgress: fnOption<(p: LoadProgress) => void>().optional(),
   })

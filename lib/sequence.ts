@@ -5,7 +5,7 @@
  */
 import type { Reservation } from './admission';
 import type { Sampler } from './chat/sampling';
-import { ContextOverflowError, DisposedError, fromNative } from './errors';
+import { ContextOverflowError, DisposedError, InvalidArgumentError, fromNative } from './errors';
 import type { NativeSamplingRow, NativeSequence } from './native';
 import type { DecodeRequest, DecodeResult } from './decode-batcher';
 import type { TaskQueue } from './task-queue';
@@ -173,16 +173,24 @@ export class Sequence {
    * An independent copy of this sequence (same state, same length) that continues
    * identically. It copies the state as of this call, so it cannot wait for memory:
    * it throws OutOfMemoryError when the budget (Model.memory) has no room now.
+   * `contextSize` gives the copy another context size (at least this sequence's
+   * length): e.g. a small snapshot of a shared prompt, copied into full-size sequences.
    */
-  async clone(): Promise<Sequence> {
+  async clone(options: { contextSize?: number } = {}): Promise<Sequence> {
     this.live();
-    const reservation = this.owner.admitNow(this.contextSize);
+    const contextSize = options.contextSize ?? this.contextSize;
+    if (!Number.isInteger(contextSize) || contextSize < Math.max(1, this.tokenCount))
+      throw new InvalidArgumentError(
+        `clone: contextSize must be an integer of at least the sequence's length (${this.tokenCount}), got ${contextSize}`,
+      );
+    const reservation = this.owner.admitNow(contextSize);
     try {
       const h = this.live();
       return await this.owner.queue.run(async () => {
         try {
-          const copy = await h.clone();
-          return new Sequence(this.owner, copy, this.contextSize, this.tokenCount, reservation);
+          if (this.tokenCount > contextSize) throw new InvalidArgumentError(`clone: the sequence grew past ${contextSize} tokens`);
+          const copy = await h.clone(contextSize);
+          return new Sequence(this.owner, copy, contextSize, this.tokenCount, reservation);
         } catch (err) {
           throw fromNative(err);
         }

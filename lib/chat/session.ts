@@ -11,6 +11,7 @@ import { z } from 'zod';
 
 import { ContextOverflowError, InvalidArgumentError } from '../errors';
 import { fnOption, parseOptions } from '../options';
+import { commonPrefix, type PromptCache } from '../prompt-cache';
 import type { Sequence } from '../sequence';
 import { Sampler, samplingOptionsSchema, type SamplingOptions } from './sampling';
 import { ChatTemplate, type ChatMessage } from './template';
@@ -27,6 +28,8 @@ export interface ChatHost {
   readonly template: ChatTemplate;
   readonly defaultContextSize: number;
   createSequence(options: { contextSize: number }): Sequence;
+  /** When set, a turn that starts from an empty state is prefilled from the longest cached prefix. */
+  readonly promptCache?: PromptCache;
 }
 
 const toolSetSchema = z.record(
@@ -291,6 +294,24 @@ export class ChatSession {
     if (this.tokens.length > 0) await this.seq.prefill(this.tokens, { signal });
   }
 
+  /**
+   * Prompt positions worth a prompt-cache snapshot: the end of the system block (shared by every
+   * conversation with this system prompt and tools) and the end of the conversation before the
+   * generation prompt (the next request of an API conversation resends it with the reply appended).
+   */
+  private snapshotPoints(messages: ChatMessage[], registry: ToolRegistry, ids: number[]): number[] {
+    const tok = this.host.tokenizer;
+    const points = [commonPrefix(tok.encode(this.render(messages, registry, false)), ids)];
+    if (this.systemMessage() || registry.size > 0) {
+      try {
+        points.push(commonPrefix(tok.encode(this.render([], registry, false)), ids));
+      } catch {
+        // a template that cannot render a system block alone: no snapshot there
+      }
+    }
+    return points;
+  }
+
   /** Tokens a thinking budget may force into a turn beyond maxTokens (the closing text), plus one. */
   private closingSlack(budget: ThinkingBudget | undefined): number {
     if (!budget) return 0;
@@ -331,14 +352,34 @@ export class ChatSession {
       ({ ids, promptText } = this.dropOldestUntilFits(userMessages, registry));
       cached = 0;
     }
-    if (cached === 0 && this.seq && this.seq.length > 0) {
-      await this.seq.reset();
-      this.tokens = [];
-    }
     this.renderedTools = toolsJson;
-    if (this.options.reserve === 'turn')
-      await this.fitSequence(cached + ids.length + maxTokens + this.closingSlack(reasoningOff ? undefined : budget), opts.signal);
-    const logits = await this.feed(ids, opts.signal);
+    // What this turn can reach: the state, the prompt, the reply and a thinking budget's closing tokens.
+    const reach = cached + ids.length + maxTokens + this.closingSlack(reasoningOff ? undefined : budget);
+    let logits: Float32Array;
+    let reused = 0; // prompt tokens a prompt-cache snapshot supplied
+    const cache = this.host.promptCache;
+    if (cached === 0 && cache) {
+      // A fresh state: start from the longest cached prefix of this prompt instead of token 0.
+      this.seq?.dispose();
+      this.seq = undefined;
+      this.tokens = [];
+      const r = await cache.prefill(ids, {
+        contextSize: this.options.reserve === 'turn' ? Math.min(this.contextSize, reach) : this.contextSize,
+        snapshotAt: this.snapshotPoints([...this.messages, ...userMessages], registry, ids),
+        signal: opts.signal,
+      });
+      this.seq = r.seq;
+      this.tokens.push(...ids);
+      logits = r.logits;
+      reused = r.reusedTokens;
+    } else {
+      if (cached === 0 && this.seq && this.seq.length > 0) {
+        await this.seq.reset();
+        this.tokens = [];
+      }
+      if (this.options.reserve === 'turn') await this.fitSequence(reach, opts.signal);
+      logits = await this.feed(ids, opts.signal);
+    }
     const prefillMs = performance.now() - t0;
     this.messages.push(...newMessages);
     this.turnOpen = true;
@@ -381,7 +422,7 @@ export class ChatSession {
     return {
       ...visible,
       ...(logprobs ? { logprobs } : {}),
-      usage: { promptTokens, cachedTokens: cached, reasoningTokens: r.reasoningTokens, completionTokens: r.completionTokens },
+      usage: { promptTokens, cachedTokens: cached + reused, reasoningTokens: r.reasoningTokens, completionTokens: r.completionTokens },
       timings: {
         prefillMs,
         decodeMs: r.decodeMs,

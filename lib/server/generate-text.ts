@@ -23,6 +23,8 @@ export interface GeneratedText {
   text: string;
   finishReason: 'stop' | 'length' | 'abort';
   completionTokens: number;
+  /** Prompt tokens a prompt-cache snapshot supplied (not computed). */
+  cachedTokens: number;
   decodeMs: number;
 }
 
@@ -37,7 +39,12 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
   // The sequence reserves memory for what this request can reach (the last token is
   // never fed), not for the whole context, so many more requests fit at once.
   const contextSize = Math.min(model.defaultContextSize, o.promptIds.length + o.maxTokens);
-  const seq = model.createSequence({ contextSize });
+  // With a prompt cache: start from the longest cached prefix, and keep one of this prompt
+  // less its last token (the token most likely to change when a client extends the prompt).
+  const cached = model.promptCache
+    ? await model.promptCache.prefill(o.promptIds, { contextSize, snapshotAt: [o.promptIds.length - 1], signal: o.signal })
+    : undefined;
+  const seq = cached?.seq ?? model.createSequence({ contextSize });
   try {
     const sampler = new Sampler(o.sampling);
     const detok = new IncrementalDetokenizer(tok, { skipSpecialTokens: true });
@@ -46,7 +53,7 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
     let text = '';
     let emitted = 0; // chars of `text` already passed to onText
     let finishReason: GeneratedText['finishReason'] = 'length';
-    let logits = await seq.prefill(o.promptIds);
+    let logits = cached ? cached.logits : await seq.prefill(o.promptIds);
     // Without a logits processor the decode steps sample natively (same tokens):
     // each brings back the next id instead of the logits.
     const sampleNatively = nativeSamplingEnabled() && !o.logitsProcessor;
@@ -94,7 +101,13 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
     }
     if (finishReason !== 'stop') text += detok.flush();
     emitUpTo(text.length);
-    return { text, finishReason, completionTokens: generated.length, decodeMs: performance.now() - t0 };
+    return {
+      text,
+      finishReason,
+      completionTokens: generated.length,
+      cachedTokens: cached?.reusedTokens ?? 0,
+      decodeMs: performance.now() - t0,
+    };
   } finally {
     seq.dispose();
   }

@@ -2,6 +2,8 @@
  * Prometheus text exposition (format 0.0.4) of the server's counters. Written
  * by hand: a handful of counters and gauges does not need a client library.
  */
+import type { PromptCacheStats } from '../prompt-cache';
+
 export class Metrics {
   private readonly requests = new Map<string, number>(); // `${route}\u0000${status}` -> count
   promptTokens = 0;
@@ -22,7 +24,7 @@ export class Metrics {
     if (decodeMs > 0) this.lastTokensPerSecond = (1000 * completionTokens) / decodeMs;
   }
 
-  render(gauges: { queueDepth: number; active: number; memory?: MemoryGauges }): string {
+  render(gauges: { queueDepth: number; active: number; memory?: MemoryGauges; promptCache?: PromptCacheStats }): string {
     const out: string[] = [];
     const metric = (name: string, type: string, help: string, samples: string[]) =>
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
@@ -62,6 +64,23 @@ export class Metrics {
       ]);
       metric('nemotron_device_free_bytes', 'gauge', 'Free memory of the device the model runs on.', [
         `nemotron_device_free_bytes ${m.deviceFreeBytes}`,
+      ]);
+    }
+    const c = gauges.promptCache;
+    if (c) {
+      metric('nemotron_prompt_cache_entries', 'gauge', 'Prompt-prefix snapshots kept.', [`nemotron_prompt_cache_entries ${c.entries}`]);
+      metric('nemotron_prompt_cache_bytes', 'gauge', 'Memory the snapshots reserve (part of the reserved bytes).', [
+        `nemotron_prompt_cache_bytes ${c.bytes}`,
+      ]);
+      metric('nemotron_prompt_cache_hits_total', 'counter', 'Prompts prefilled from a snapshot.', [`nemotron_prompt_cache_hits_total ${c.hits}`]);
+      metric('nemotron_prompt_cache_misses_total', 'counter', 'Prompts prefilled from token 0.', [
+        `nemotron_prompt_cache_misses_total ${c.misses}`,
+      ]);
+      metric('nemotron_prompt_cache_reused_tokens_total', 'counter', 'Prompt tokens taken from snapshots, not computed.', [
+        `nemotron_prompt_cache_reused_tokens_total ${c.reusedTokens}`,
+      ]);
+      metric('nemotron_prompt_cache_evictions_total', 'counter', 'Snapshots dropped (LRU or for memory).', [
+        `nemotron_prompt_cache_evictions_total ${c.evictions}`,
       ]);
     }
     return out.join('\n') + '\n';

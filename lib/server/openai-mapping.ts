@@ -161,6 +161,7 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
   completion_tokens_details: { reasoning_tokens: number };
 }
 
@@ -173,6 +174,8 @@ export function usageOf(replies: ChatReply[]): Usage {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
+    // prompt tokens whose state came from the session's cache or the prompt cache (as the first choice counted them)
+    prompt_tokens_details: { cached_tokens: replies[0]?.usage.cachedTokens ?? 0 },
     completion_tokens_details: { reasoning_tokens: reasoning },
   };
 }

@@ -47,19 +47,21 @@ class DecodeWorker final : public PromiseWorker {
 
 class CloneWorker final : public PromiseWorker {
  public:
-  CloneWorker(Napi::Env env, std::shared_ptr<SequenceBox> box) : PromiseWorker(env), box_(std::move(box)) {}
+  CloneWorker(Napi::Env env, std::shared_ptr<SequenceBox> box, int64_t context_size)
+      : PromiseWorker(env), box_(std::move(box)), context_size_(context_size) {}
 
  protected:
   void run() override {
     copy_ = std::make_shared<SequenceBox>();
     copy_->engine = box_->engine;
-    copy_->context_size = box_->context_size;
-    if (box_->state) copy_->state = box_->engine->clone_sequence(*box_->state);
+    copy_->context_size = context_size_ > 0 ? context_size_ : box_->context_size;
+    if (box_->state) copy_->state = box_->engine->clone_sequence(*box_->state, copy_->context_size);
   }
   Napi::Value resolve_value(Napi::Env env) override { return SequenceWrap::create(env, copy_); }
 
  private:
   std::shared_ptr<SequenceBox> box_, copy_;
+  int64_t context_size_;
 };
 
 class ResetWorker final : public PromiseWorker {
@@ -121,7 +123,17 @@ Napi::Value SequenceWrap::decode(const Napi::CallbackInfo& info) {
   return queue_worker<DecodeWorker>(info.Env(), std::move(box), token[0]);
 }
 
-Napi::Value SequenceWrap::clone(const Napi::CallbackInfo& info) { return queue_worker<CloneWorker>(info.Env(), live(info.Env())); }
+// clone([contextSize]): 0 or absent keeps this sequence's context size.
+Napi::Value SequenceWrap::clone(const Napi::CallbackInfo& info) {
+  auto box = live(info.Env());
+  int64_t context_size = 0;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsNumber()) throw make_error(info.Env(), "ERR_INVALID_ARGUMENT", "clone: contextSize must be a number");
+    context_size = info[0].As<Napi::Number>().Int64Value();
+    if (context_size < 0) throw make_error(info.Env(), "ERR_INVALID_ARGUMENT", "clone: contextSize must be positive");
+  }
+  return queue_worker<CloneWorker>(info.Env(), std::move(box), context_size);
+}
 
 Napi::Value SequenceWrap::reset(const Napi::CallbackInfo& info) { return queue_worker<ResetWorker>(info.Env(), live(info.Env())); }
 

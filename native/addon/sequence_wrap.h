@@ -1,5 +1,5 @@
 // JS object for one sequence (conversation state). Methods mirror lib/sequence.ts:
-// prefill(tokens, allLogits) / decode(token) / clone() / reset() return promises;
+// prefill(tokens, allLogits) / decode(token) / clone([contextSize]) / reset() return promises;
 // dispose() releases the state.
 #pragma once
 #include <napi.h>

@@ -193,9 +193,9 @@ HostLease::~HostLease() {
   if (buf_) owner_->give_back(std::move(buf_));
 }
 
-std::unique_ptr<SequenceState> Engine::clone_sequence(const SequenceState& seq) {
+std::unique_ptr<SequenceState> Engine::clone_sequence(const SequenceState& seq, int64_t context_size) {
   std::lock_guard<std::mutex> lock(mu_);
-  return seq.clone();
+  return seq.clone(context_size);
 }
 
 void Engine::reset_sequence(SequenceState& seq) {

@@ -97,7 +97,8 @@ class Engine {
   // At least `count` floats of host memory for logits, reused across steps.
   HostLease lease_host(size_t count);
 
-  std::unique_ptr<SequenceState> clone_sequence(const SequenceState& seq);
+  // context_size: the copy's (>= the sequence's length; 0 = the same).
+  std::unique_ptr<SequenceState> clone_sequence(const SequenceState& seq, int64_t context_size = 0);
   void reset_sequence(SequenceState& seq);
 
  private:

@@ -1,6 +1,9 @@
 #include "engine/sequence_state.h"
 
 #include <algorithm>
+#include <string>
+
+#include "common/error.h"
 
 namespace nemotron {
 namespace {
@@ -65,8 +68,12 @@ void SequenceState::reset() {
   length_ = 0;  // KV rows past length are never read, so the caches need no clearing
 }
 
-std::unique_ptr<SequenceState> SequenceState::clone() const {
-  auto c = std::make_unique<SequenceState>(config_, backend_, context_size_);
+std::unique_ptr<SequenceState> SequenceState::clone(int64_t context_size) const {
+  if (context_size == 0) context_size = context_size_;
+  if (context_size < length_)
+    fail(ErrorCode::InvalidArgument, "clone: a context size of " + std::to_string(context_size) +
+                                         " cannot hold the sequence's " + std::to_string(length_) + " tokens");
+  auto c = std::make_unique<SequenceState>(config_, backend_, context_size);
   for (size_t i = 0; i < mamba_buffers_.size(); ++i)
     backend_.copy(c->mamba_buffers_[i]->data(), mamba_buffers_[i]->data(), mamba_buffers_[i]->size());
   // The clone's KV caches start at the source's used length, not its capacity

@@ -28,7 +28,9 @@ class SequenceState {
   // Ensures room for `total` tokens in every KV cache (total <= context_size).
   void reserve(int64_t total);
   void reset();  // back to an empty sequence: states zeroed, length 0
-  std::unique_ptr<SequenceState> clone() const;
+  // A copy with the same state and length; context_size (>= length, 0 = this
+  // one's) bounds its growth, so a snapshot can be kept small and its copies large.
+  std::unique_ptr<SequenceState> clone(int64_t context_size = 0) const;
 
   size_t bytes() const;  // memory held, for reporting
 

@@ -11,6 +11,9 @@ import { createServer } from '../../server';
 import { parseOrExit } from '../args';
 import { ProgressBar } from '../progress';
 
+/** Prompt-cache snapshots `nemotron serve` keeps unless --prompt-cache says otherwise. */
+const DEFAULT_PROMPT_CACHE = 16;
+
 const spec = {
   name: 'serve',
   summary: 'OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics.',
@@ -24,7 +27,8 @@ const spec = {
     threads: { kind: 'number', integer: true, min: 1, help: 'CPU threads (default: all cores)' },
     'context-size': { kind: 'number', integer: true, min: 16, help: 'context size per request' },
     'max-queue': { kind: 'number', integer: true, min: 0, help: 'most waiting requests before 429 (default 64)' },
-    'max-concurrent': { kind: 'number', integer: true, min: 1, help: 'generations run at once, batched together (default: 8 on the CPU; on a GPU what memory admits, up to 128)' },
+    'max-concurrent': { kind: 'number', integer: true, min: 1, help: 'generations run at once, batched together (default: 8 on the CPU, 128 on a GPU)' },
+    'prompt-cache': { kind: 'number', integer: true, min: 0, help: 'snapshots of common prompt prefixes kept for reuse (default 16; 0 = off)' },
     'max-tokens': { kind: 'number', integer: true, min: 1, help: 'default max_tokens when a request gives none' },
   },
 } as const;
@@ -49,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     device,
     threads: o.threads,
     contextSize: o['context-size'],
+    ...((o['prompt-cache'] ?? DEFAULT_PROMPT_CACHE) > 0 ? { promptCache: { maxEntries: o['prompt-cache'] ?? DEFAULT_PROMPT_CACHE } } : {}),
     onProgress: (p) => {
       if (p.stage !== 'weights' || p.totalBytes <= 0) return;
       bar ??= new ProgressBar({ label: 'loading weights', total: p.totalBytes, lineIntervalMs: 2000 });

@@ -42,13 +42,19 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         onText,
         logitsProcessor: ctx.testHooks?.logitsProcessor?.({ route: 'completions', body: req.body as Record<string, unknown>, choice: index }),
       }).then((g) => {
-        ctx.metrics.countGeneration(promptIds.length, g.completionTokens, g.decodeMs);
+        ctx.metrics.countGeneration(promptIds.length - g.cachedTokens, g.completionTokens, g.decodeMs);
         return g;
       });
     };
     const usage = (gs: GeneratedText[]) => {
       const completion = gs.reduce((s, g) => s + g.completionTokens, 0);
-      return { prompt_tokens: promptIds.length, completion_tokens: completion, total_tokens: promptIds.length + completion };
+      return {
+        prompt_tokens: promptIds.length,
+        completion_tokens: completion,
+        total_tokens: promptIds.length + completion,
+        // (the prompt is counted once, as the first choice computed it)
+        prompt_tokens_details: { cached_tokens: gs[0]?.cachedTokens ?? 0 },
+      };
     };
     const choice = (index: number, text: string, finish: string | null) => ({ index, text, logprobs: null, finish_reason: finish });
 

@@ -10,7 +10,8 @@ export function registerHealthAndMetrics(app: FastifyInstance, ctx: ServerContex
   });
   app.get('/metrics', async (_req, reply) => {
     const memory = ctx.model.disposed ? undefined : ctx.model.memory;
-    const text = ctx.metrics.render({ queueDepth: ctx.scheduler.queueDepth, active: ctx.scheduler.active, memory });
+    const promptCache = ctx.model.disposed ? undefined : ctx.model.promptCache?.stats;
+    const text = ctx.metrics.render({ queueDepth: ctx.scheduler.queueDepth, active: ctx.scheduler.active, memory, promptCache });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });
 }

@@ -1,0 +1,192 @@
+/**
+ * Prompt caching: snapshots of the state after common prompt prefixes, so a
+ * request whose prompt starts with one is prefilled from there instead of from
+ * token 0 (a system prompt shared by many conversations; an API conversation,
+ * whose every request resends the whole history).
+ *
+ * NemotronH's state after a prefix is a fixed recurrent state plus that prefix's
+ * KV, so a snapshot is a small sequence (context = its length) that is never fed
+ * again; a request gets a copy of it (Sequence.clone with its own context size).
+ * Snapshots hold memory like any sequence (Model.memory): the least recently
+ * used are dropped beyond `maxEntries`, and whenever a sequence has to wait for
+ * memory (the cache is a reclaimer of the model's admission).
+ *
+ * Reuse changes where the prefill's chunks start, so logits can differ from an
+ * uncached run in the last float bits (as any change of chunking does), not more.
+ */
+import type { Reclaimer } from './admission';
+import { DisposedError, OutOfMemoryError } from './errors';
+import type { Sequence } from './sequence';
+
+export interface PromptCacheHost {
+  createSequence(options: { contextSize: number }): Sequence;
+  sequenceBytes(contextSize: number): number;
+}
+
+export interface PromptCacheOptions {
+  /** Most snapshots kept (least recently used dropped first). */
+  maxEntries: number;
+  /** Prefixes shorter than this are not worth a snapshot (default 32 tokens). */
+  minTokens?: number;
+}
+
+export interface CachedPrefill {
+  /** A new sequence of the requested context size that has absorbed the whole prompt. */
+  seq: Sequence;
+  /** Logits after the prompt's last token. */
+  logits: Float32Array;
+  /** Prompt tokens taken from a snapshot instead of being computed. */
+  reusedTokens: number;
+}
+
+export interface PromptCacheStats {
+  entries: number;
+  /** Memory the snapshots reserve (part of Model.memory.reservedBytes). */
+  bytes: number;
+  hits: number;
+  misses: number;
+  /** Prompt tokens served from snapshots so far. */
+  reusedTokens: number;
+  evictions: number;
+}
+
+interface Entry {
+  tokens: Int32Array;
+  seq: Sequence;
+  bytes: number;
+}
+
+export class PromptCache {
+  private entries: Entry[] = []; // least recently used first
+  private readonly minTokens: number;
+  private counters = { hits: 0, misses: 0, reusedTokens: 0, evictions: 0 };
+
+  constructor(
+    private readonly host: PromptCacheHost,
+    readonly options: PromptCacheOptions,
+  ) {
+    this.minTokens = options.minTokens ?? 32;
+  }
+
+  get stats(): PromptCacheStats {
+    return { entries: this.entries.length, bytes: this.entries.reduce((s, e) => s + e.bytes, 0), ...this.counters };
+  }
+
+  /**
+   * Prefills `ids` into a new sequence of `contextSize`, starting from the longest
+   * snapshot that is a prefix of `ids` (at least one token short of it: the last
+   * position's logits are computed). On the way, keeps snapshots at the
+   * `snapshotAt` positions (prompt boundaries worth sharing, e.g. the end of the
+   * system prompt, or the end of the conversation before the generation prompt).
+   */
+  async prefill(
+    ids: ArrayLike<number>,
+    o: { contextSize: number; snapshotAt?: number[]; signal?: AbortSignal },
+  ): Promise<CachedPrefill> {
+    const prompt = Int32Array.from(ids as ArrayLike<number>);
+    const hit = this.longestPrefix(prompt);
+    let seq: Sequence | undefined;
+    let reused = 0;
+    if (hit) {
+      try {
+        seq = await hit.seq.clone({ contextSize: o.contextSize });
+        reused = hit.tokens.length;
+        this.touch(hit);
+      } catch (err) {
+        // No room for a copy now (or the snapshot was just dropped to make room):
+        // compute the prompt; its sequence waits for memory like any other.
+        if (!(err instanceof OutOfMemoryError) && !(err instanceof DisposedError)) throw err;
+      }
+    }
+    if (reused > 0) {
+      this.counters.hits++;
+      this.counters.reusedTokens += reused;
+    } else {
+      this.counters.misses++;
+    }
+    seq ??= this.host.createSequence({ contextSize: o.contextSize });
+    try {
+      let at = reused;
+      const cuts = [...new Set(o.snapshotAt ?? [])].filter((c) => c > at && c < prompt.length).sort((a, b) => a - b);
+      for (const cut of cuts) {
+        if (cut < this.minTokens || this.find(prompt.subarray(0, cut))) continue;
+        await seq.prefill(prompt.subarray(at, cut), { signal: o.signal });
+        at = cut;
+        await this.keep(seq, prompt.slice(0, cut));
+      }
+      const logits = await seq.prefill(prompt.subarray(at), { signal: o.signal });
+      return { seq, logits, reusedTokens: reused };
+    } catch (err) {
+      seq.dispose();
+      throw err;
+    }
+  }
+
+  /** Drops every snapshot (their memory goes back after queued work). */
+  clear(): void {
+    for (const e of this.entries) e.seq.dispose();
+    this.entries = [];
+  }
+
+  /** For the model's admission: drops least recently used snapshots until the shortfall is covered. */
+  readonly reclaim: Reclaimer = (shortfall) => {
+    let bytes = 0;
+    let sequences = 0;
+    while (this.entries.length > 0 && (bytes < shortfall.bytes || sequences < shortfall.sequences)) {
+      const e = this.entries.shift()!;
+      e.seq.dispose();
+      bytes += e.bytes;
+      sequences++;
+      this.counters.evictions++;
+    }
+  };
+
+  private longestPrefix(prompt: Int32Array): Entry | undefined {
+    let best: Entry | undefined;
+    for (const e of this.entries) {
+      if (e.seq.disposed || e.tokens.length >= prompt.length) continue;
+      if ((!best || e.tokens.length > best.tokens.length) && startsWith(prompt, e.tokens)) best = e;
+    }
+    return best;
+  }
+
+  private find(tokens: Int32Array): Entry | undefined {
+    return this.entries.find((e) => !e.seq.disposed && e.tokens.length === tokens.length && startsWith(tokens, e.tokens));
+  }
+
+  private touch(e: Entry): void {
+    const i = this.entries.indexOf(e);
+    if (i >= 0) this.entries.splice(i, 1);
+    this.entries.push(e);
+  }
+
+  /** Snapshots `seq` (which holds exactly `tokens`) if memory allows now; else goes without. */
+  private async keep(seq: Sequence, tokens: Int32Array): Promise<void> {
+    let snapshot: Sequence;
+    try {
+      snapshot = await seq.clone({ contextSize: tokens.length });
+    } catch (err) {
+      if (err instanceof OutOfMemoryError) return;
+      throw err;
+    }
+    this.entries.push({ tokens, seq: snapshot, bytes: this.host.sequenceBytes(tokens.length) });
+    while (this.entries.length > this.options.maxEntries) {
+      this.entries.shift()!.seq.dispose();
+      this.counters.evictions++;
+    }
+  }
+}
+
+function startsWith(a: Int32Array, prefix: Int32Array): boolean {
+  if (prefix.length > a.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (a[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Length of the longest common prefix of two token lists. */
+export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
