@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import { createServer, loadModel, type Model, type NemotronServer } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
 import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
-import { banIds, forceIds, parseMetrics } from './helpers/server-fixture';
+import { banIds, forceIds, parseMetrics, requestText } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const describeChat = sharedModelDir() ? describe : describe.skip;
@@ -104,7 +104,7 @@ describeChat('server: each request reserves its own prompt + max_tokens', () => 
     server = await createServer(model, {
       modelName: 'tiny',
       maxConcurrent: 4,
-      testHooks: { logitsProcessor: (info) => scripts.get(requestKey(info.body)) },
+      testHooks: { logitsProcessor: (info) => scripts.get(requestText(info.body)) },
     });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
@@ -143,12 +143,3 @@ describeChat('server: each request reserves its own prompt + max_tokens', () => 
     expect((await metrics())['nemotron_memory_reserved_bytes']).toBe(0);
   });
 });
-
-/** The last user message of a chat request, or a completion's prompt. */
-function requestKey(body: Record<string, unknown>): string {
-  if (typeof body.prompt === 'string') return body.prompt;
-  const messages = (body.messages as Array<{ role: string; content?: unknown }> | undefined) ?? [];
-  const users = messages.filter((m) => m.role === 'user');
-  const c = users[users.length - 1]?.content;
-  return typeof c === 'string' ? c : '';
-}

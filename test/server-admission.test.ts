@@ -8,7 +8,7 @@ import OpenAI from 'openai';
 import { createServer, loadModel, type Model, type NemotronServer } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
 import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
-import { banIds, forceIds, parseMetrics } from './helpers/server-fixture';
+import { banIds, forceIds, parseMetrics, requestText } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const describeServer = sharedModelDir() ? describe : describe.skip;
@@ -27,7 +27,7 @@ describeServer('server under admission pressure (maxConcurrentSequences 1)', () 
     server = await createServer(model, {
       modelName: 'tiny',
       maxConcurrent: 4,
-      testHooks: { logitsProcessor: (info) => scripts.get(lastUserText(info.body)) },
+      testHooks: { logitsProcessor: (info) => scripts.get(requestText(info.body)) },
     });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
@@ -85,11 +85,3 @@ describeServer('server under admission pressure (maxConcurrentSequences 1)', () 
     expect((await metrics())['nemotron_memory_reserved_bytes']).toBe(0);
   });
 });
-
-/** The last user message's text in a chat request body. */
-function lastUserText(body: Record<string, unknown>): string {
-  const messages = (body.messages as Array<{ role: string; content?: unknown }> | undefined) ?? [];
-  const users = messages.filter((m) => m.role === 'user');
-  const c = users[users.length - 1]?.content;
-  return typeof c === 'string' ? c : '';
-}

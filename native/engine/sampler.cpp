@@ -19,13 +19,7 @@
 #include <immintrin.h>
 #endif
 
-// JS never fuses a*b+c into one rounding; neither may we (GCC contracts by
-// default where the target has FMA, e.g. aarch64).
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "common/strict_fp.h"
 
 namespace nemotron {
 namespace {
@@ -72,10 +66,12 @@ bool changes_logits(const SamplingParams& p) {
          (!p.history.empty() && (p.repetition_penalty != 1 || p.presence_penalty != 0 || p.frequency_penalty != 0));
 }
 
-// Penalties over the window: each distinct token once, with its count. JS visits
+// Calls fn(token, count) for each distinct in-vocabulary token of the penalty
+// window (the last penalty_window ids of the history), in id order. JS visits
 // them in first-occurrence order; every token is adjusted independently, so
-// sorted order gives the same floats.
-void apply_penalties(float* l, int64_t vocab, const SamplingParams& p, std::vector<int32_t>& window) {
+// the order does not change the floats.
+template <class Fn>
+void for_each_penalized(const SamplingParams& p, int64_t vocab, std::vector<int32_t>& window, Fn fn) {
   const size_t h = p.history.size();
   const size_t keep = p.penalty_window > 0 ? std::min(h, static_cast<size_t>(p.penalty_window)) : h;
   window.assign(p.history.end() - static_cast<std::ptrdiff_t>(keep), p.history.end());
@@ -86,13 +82,21 @@ void apply_penalties(float* l, int64_t vocab, const SamplingParams& p, std::vect
     const int32_t t = window[i];
     const double count = static_cast<double>(j - i);
     i = j;
-    if (t < 0 || t >= vocab) continue;
+    if (t >= 0 && t < vocab) fn(t, count);
+  }
+}
+
+// What a penalty subtracts after the repetition factor (one rounding, as JS).
+double penalty_subtract(const SamplingParams& p, double count) { return p.presence_penalty + count * p.frequency_penalty; }
+
+void apply_penalties(float* l, int64_t vocab, const SamplingParams& p, std::vector<int32_t>& window) {
+  for_each_penalized(p, vocab, window, [&](int32_t t, double count) {
     if (p.repetition_penalty != 1) {
       const double v = l[t];
       l[t] = static_cast<float>(v > 0 ? v / p.repetition_penalty : v * p.repetition_penalty);
     }
-    l[t] = static_cast<float>(static_cast<double>(l[t]) - (p.presence_penalty + count * p.frequency_penalty));
-  }
+    l[t] = static_cast<float>(static_cast<double>(l[t]) - penalty_subtract(p, count));
+  });
 }
 
 // lib/chat/sampling.ts Sampler.adjusted: penalties, bias, mask. Returns `logits`
@@ -381,23 +385,12 @@ bool logit_edits(const SamplingParams& p, int32_t row, int64_t vocab, std::vecto
     return out.back();
   };
   if (!p.history.empty()) {
-    std::vector<int32_t>& window = scratch().window;
-    const size_t h = p.history.size();
-    const size_t keep = p.penalty_window > 0 ? std::min(h, static_cast<size_t>(p.penalty_window)) : h;
-    window.assign(p.history.end() - static_cast<std::ptrdiff_t>(keep), p.history.end());
-    std::sort(window.begin(), window.end());
-    for (size_t i = 0; i < window.size();) {
-      size_t j = i;
-      while (j < window.size() && window[j] == window[i]) ++j;
-      const int32_t t = window[i];
-      const double count = static_cast<double>(j - i);
-      i = j;
-      if (t < 0 || t >= vocab) continue;
+    for_each_penalized(p, vocab, scratch().window, [&](int32_t t, double count) {
       LogitEdit& e = edit_of(t);
       e.flags |= LogitEdit::kPenalty;
       e.repetition = p.repetition_penalty;
-      e.subtract = p.presence_penalty + count * p.frequency_penalty;  // as apply_penalties rounds it
-    }
+      e.subtract = penalty_subtract(p, count);
+    });
   }
   for (const auto& [t, b] : p.bias) {
     if (t < 0 || t >= vocab) continue;

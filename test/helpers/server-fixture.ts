@@ -90,3 +90,12 @@ export function parseMetrics(text: string): Record<string, number> {
   }
   return out;
 }
+
+/** What a request is about, for per-request scripts: a completion's prompt, or a chat request's last user message. */
+export function requestText(body: Record<string, unknown>): string {
+  if (typeof body.prompt === 'string') return body.prompt;
+  const messages = (body.messages as Array<{ role: string; content?: unknown }> | undefined) ?? [];
+  const users = messages.filter((m) => m.role === 'user');
+  const c = users[users.length - 1]?.content;
+  return typeof c === 'string' ? c : '';
+}

@@ -6,13 +6,7 @@
 
 #include "backend/cpu/cpu_ops.h"
 #include "common/error.h"
-
-// JS never fuses a*b+c into one rounding; neither may we.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "common/strict_fp.h"
 
 namespace nemotron {
 
