@@ -15,6 +15,7 @@ import { commonPrefix, type PromptCache } from '../prompt-cache';
 import type { Sequence } from '../sequence';
 import { Sampler, samplingOptionsSchema, type SamplingOptions } from './sampling';
 import { ChatTemplate, type ChatMessage } from './template';
+import { JsonConstraint } from './json-constraint';
 import { closingTexts, thinkingBudgetSchema, type ThinkingBudget } from './thinking';
 import type { TokenLogprob } from './logprobs';
 import type { InvalidToolCall } from './tool-calls';
@@ -72,6 +73,12 @@ export const sendOptionsSchema = samplingOptionsSchema
     maxToolRounds: z.number().int().min(1).optional(),
     /** On a prompt longer than the context: 'error' (default) or drop the oldest turns. */
     contextOverflow: z.enum(['error', 'dropOldest']).optional(),
+    /**
+     * 'json': JSON mode. The answer (not the reasoning) is constrained to valid JSON and ends when one object is
+     * complete (`finishReason` 'stop'; 'length' if maxTokens cut it short). Tell the model what JSON to write in
+     * the prompt: the constraint guarantees the syntax, not the content. Default 'text'.
+     */
+    responseFormat: z.enum(['text', 'json']).optional(),
     onReasoning: fnOption().optional(),
     onText: fnOption().optional(),
     onToken: fnOption().optional(),
@@ -408,6 +415,7 @@ export class ChatSession {
       onToolCall: opts.onToolCall,
       logitsProcessor: opts.logitsProcessor,
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
+      json: opts.responseFormat === 'json' ? new JsonConstraint(tok) : undefined,
       onLogprobs: (entry, channel) => {
         if (channel !== 'text') return;
         logprobs!.push(entry);

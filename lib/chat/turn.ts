@@ -7,6 +7,7 @@
  */
 import type { Sequence } from '../sequence';
 import { IncrementalDetokenizer } from './detokenizer';
+import type { JsonConstraint } from './json-constraint';
 import { tokenLogprob, type TokenLogprob } from './logprobs';
 import type { Sampler } from './sampling';
 import { StreamSplitter } from './stream-splitter';
@@ -50,6 +51,8 @@ export interface TurnInput extends TurnCallbacks {
   tools?: ToolRegistry;
   /** Report log-probabilities with this many top alternatives (undefined: none). */
   logprobs?: number;
+  /** JSON mode: the answer (not the reasoning) is kept valid JSON and ends with its value. */
+  json?: JsonConstraint;
 }
 
 export interface TurnResult {
@@ -177,6 +180,21 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const t0 = performance.now();
   const mask = () => (channel === 'reasoning' ? thinking.mask() : undefined);
 
+  /**
+   * JSON mode: a draw from the sampler's distribution restricted to the tokens that keep the answer valid
+   * JSON (rejection: a refused token is masked and the draw repeats; after a few refusals every token is
+   * checked at once). End of turn counts as refused: the value must be complete first.
+   */
+  const sampleJson = (l: Float32Array, json: JsonConstraint): number => {
+    const banned = new Set<number>(endOfTurn);
+    for (let tries = 0; ; tries++) {
+      if (tries === 16) for (let t = 0; t < l.length; t++) if (!banned.has(t) && !json.allows(t)) banned.add(t);
+      const id = sampler.sample(l, history, banned); // (throws when nothing is left: see below)
+      if (json.allows(id)) return id;
+      banned.add(id);
+    }
+  };
+
   while (!finish) {
     if (input.signal?.aborted) {
       finish = 'abort';
@@ -184,6 +202,10 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     }
     if (completion >= input.maxTokens || seq.length >= seq.contextSize) {
       finish = 'length';
+      break;
+    }
+    if (input.json?.complete) {
+      finish = 'stop'; // the JSON value is complete: nothing may follow it
       break;
     }
     const modelLogits = logits; // before the processor: logprobs describe the model's distribution
@@ -196,8 +218,9 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
         logits = Float32Array.from(logits);
         input.logitsProcessor(logits, { step: completion, channel });
       }
-      id = sampler.sample(logits, history, mask());
+      id = input.json && channel === 'text' ? sampleJson(logits, input.json) : sampler.sample(logits, history, mask());
     }
+    if (input.json && channel === 'text') input.json.accept(id);
     if (endOfTurn.has(id)) {
       finish = 'stop';
       break;
@@ -221,7 +244,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     // Sample with this step only when the next iteration will sample from it (not
     // when a forced close or a limit comes first), so the RNG advances exactly as
     // on the JS path. History and mask are already those of the next step.
-    if (sampleNatively && !closing && completion < input.maxTokens && seq.length + 1 < seq.contextSize)
+    const constrained = input.json !== undefined && channel === 'text'; // (the JSON check needs the logits)
+    if (sampleNatively && !closing && !constrained && completion < input.maxTokens && seq.length + 1 < seq.contextSize)
       next = (await seq.decodeSample(id, sampler, history, mask())).id;
     else logits = await seq.decode(id);
     fed.push(id);

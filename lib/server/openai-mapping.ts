@@ -26,8 +26,9 @@ export interface ChatPlan {
 export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number): ChatPlan {
   if (req.top_logprobs != null && !req.logprobs) throw badRequest('top_logprobs: requires logprobs: true', 'top_logprobs');
   if (req.top_logprobs != null && req.top_logprobs > 20) throw badRequest('top_logprobs: at most 20', 'top_logprobs');
-  if (req.response_format && req.response_format.type !== 'text')
-    throw unsupported('response_format', `response_format "${req.response_format.type}"`);
+  const format = req.response_format?.type ?? 'text';
+  if (format !== 'text' && format !== 'json_object')
+    throw unsupported('response_format', `response_format "${format}" (supported: "text", "json_object")`);
   if (req.tool_choice === 'required') throw unsupported('tool_choice', 'tool_choice "required"');
 
   const system: string[] = [];
@@ -58,6 +59,7 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
       ...samplingOf(req),
       ...(maxTokens !== undefined ? { maxTokens } : {}),
       ...(req.stop != null ? { stop: req.stop } : {}),
+      ...(format === 'json_object' ? { responseFormat: 'json' as const } : {}),
       ...(req.logprobs ? { logprobs: true, topLogprobs: req.top_logprobs ?? 0 } : {}),
     },
     n: req.n ?? 1,
