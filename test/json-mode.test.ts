@@ -11,6 +11,7 @@ import { createServer, loadModel, type Model, type NemotronServer } from '../lib
 import { JsonPrefix } from '../lib/chat/json-constraint';
 import type { LogitsContext } from '../lib/chat/turn';
 import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
+import { pushTowardsInvalid as pushTowards } from './helpers/constrained';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -120,38 +121,8 @@ describeChat('JSON mode in chat turns and the server', () => {
 
   const target = '{"name": "Ada", "langs": ["en", "fr"], "n": 2}';
 
-  /**
-   * Greedy decoding that prefers, at every answer step, first a token that cannot continue the JSON
-   * (outside strings a word, inside strings a raw tab; every third step the end of turn), then the
-   * next token of `target`, then anything else. JSON mode must refuse the first and take the second:
-   * the answer is exactly `target`, and it stops there though more text is pushed after it.
-   */
-  function pushTowardsInvalid(reasoningIds: number[] = []) {
-    const tok = model.tokenizer;
-    const ids = tok.encode(target);
-    // whether token k of the target starts inside a string (target has no escaped quotes)
-    const inString: boolean[] = [];
-    let offset = 0;
-    for (const id of ids) {
-      inString.push(target.slice(0, offset).split('"').length % 2 === 0);
-      offset += tok.decode([id]).length;
-    }
-    const word = tok.encode('hello')[0];
-    const tab = tok.encode('\t')[0];
-    let answerStep = 0;
-    return (logits: Float32Array, ctx: LogitsContext) => {
-      logits.fill(0);
-      if (ctx.channel === 'reasoning') {
-        const id = ctx.step < reasoningIds.length ? reasoningIds[ctx.step] : tok.special.thinkEnd!;
-        logits[id] = 100;
-        return;
-      }
-      const k = answerStep++;
-      logits[ids[Math.min(k, ids.length - 1)]] = 100;
-      logits[k % 3 === 2 ? tok.special.endOfTurn! : inString[k] ? tab : word] = 200;
-      if (k >= ids.length) logits[tok.encode(',')[0]] = 300; // after the object: more JSON-ish text is pushed
-    };
-  }
+  const pushTowardsInvalid = (reasoningIds: number[] = []) =>
+    pushTowards(model.tokenizer, model.tokenizer.encode(target), reasoningIds);
 
   test('a chat turn in JSON mode refuses invalid tokens and ends with the object', async () => {
     const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 } });

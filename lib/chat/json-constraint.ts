@@ -33,6 +33,18 @@ const enum Mode {
   Done, // a complete top-level value: whitespace only
 }
 
+export type JsonTopLevel = 'object' | 'array' | 'any';
+
+/**
+ * What runTurn needs to constrain an answer: which token may come next, taking
+ * one, and whether the answer is finished (the turn then ends).
+ */
+export interface AnswerConstraint {
+  readonly complete: boolean;
+  allows(id: number): boolean;
+  accept(id: number): void;
+}
+
 const isWs = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
@@ -44,8 +56,11 @@ export class JsonPrefix {
   private pending = 0; // hex digits left in \uXXXX, continuation bytes left in UTF-8, or letters left in a literal
   private literal = ''; // the literal being read (its remaining letters are literal.slice(-pending))
 
-  /** @param topLevel 'object': the value must be an object (OpenAI's json_object); 'any': any JSON value. */
-  constructor(private readonly topLevel: 'object' | 'any' = 'object') {}
+  /**
+   * @param topLevel 'object': the value must be an object (OpenAI's json_object); 'array': an array (a
+   * tool-call list); 'any': any JSON value.
+   */
+  constructor(private readonly topLevel: JsonTopLevel = 'object') {}
 
   /** A complete top-level value has been read. */
   get complete(): boolean {
@@ -133,6 +148,7 @@ export class JsonPrefix {
 
   private startValue(b: number): boolean {
     if (this.stack === '' && this.topLevel === 'object' && b !== 0x7b) return false;
+    if (this.stack === '' && this.topLevel === 'array' && b !== 0x5b) return false;
     if (b === 0x7b) {
       this.stack += 'o';
       this.mode = Mode.KeyOrEnd;
@@ -230,13 +246,13 @@ export class JsonPrefix {
 }
 
 /** JsonPrefix applied to tokens: which token ids may come next. */
-export class JsonConstraint {
+export class JsonConstraint implements AnswerConstraint {
   private state: JsonPrefix;
   private readonly bytes = new Map<number, Uint8Array | null>(); // null: a control token, never allowed
 
   constructor(
     private readonly tok: Tokenizer,
-    topLevel: 'object' | 'any' = 'object',
+    topLevel: JsonTopLevel = 'object',
   ) {
     this.state = new JsonPrefix(topLevel);
   }

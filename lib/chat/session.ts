@@ -16,6 +16,7 @@ import type { Sequence } from '../sequence';
 import { Sampler, samplingOptionsSchema, type SamplingOptions } from './sampling';
 import { ChatTemplate, type ChatMessage } from './template';
 import { JsonConstraint } from './json-constraint';
+import { ToolCallConstraint } from './tool-call-constraint';
 import { closingTexts, thinkingBudgetSchema, type ThinkingBudget } from './thinking';
 import type { TokenLogprob } from './logprobs';
 import type { InvalidToolCall } from './tool-calls';
@@ -79,6 +80,12 @@ export const sendOptionsSchema = samplingOptionsSchema
      * the prompt: the constraint guarantees the syntax, not the content. Default 'text'.
      */
     responseFormat: z.enum(['text', 'json']).optional(),
+    /**
+     * 'required': the (first) answer must be a tool call: `<TOOLCALL>[...]</TOOLCALL>` with a valid JSON
+     * array is enforced token by token; the calls are then validated as usual. Needs tools. With handlers,
+     * later rounds of the same send are free again (so the model can answer). Default 'auto'.
+     */
+    toolChoice: z.enum(['auto', 'required']).optional(),
     onReasoning: fnOption().optional(),
     onText: fnOption().optional(),
     onToken: fnOption().optional(),
@@ -167,8 +174,12 @@ export class ChatSession {
     const tools = { ...this.sessionTools, ...((options.tools ?? {}) as ToolSet) };
     const registry = new ToolRegistry(tools);
     const maxRounds = opts.maxToolRounds ?? 8;
+    if (opts.toolChoice === 'required' && registry.size === 0)
+      throw new InvalidArgumentError("send: toolChoice 'required' needs tools (session or send option)");
+    if (opts.toolChoice === 'required' && opts.responseFormat === 'json')
+      throw new InvalidArgumentError("send: toolChoice 'required' and responseFormat 'json' cannot be combined");
     for (let round = 0; ; round++) {
-      const reply = await this.turn(newMessages, opts, registry);
+      const reply = await this.turn(newMessages, round === 0 ? opts : { ...opts, toolChoice: 'auto' }, registry);
       const runnable = reply.finishReason === 'toolCalls' && reply.toolCalls.every((c) => !c.error && tools[c.name]?.handler);
       if (!runnable || round + 1 >= maxRounds) return reply;
       newMessages = [];
@@ -415,7 +426,8 @@ export class ChatSession {
       onToolCall: opts.onToolCall,
       logitsProcessor: opts.logitsProcessor,
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
-      json: opts.responseFormat === 'json' ? new JsonConstraint(tok) : undefined,
+      constraint:
+        opts.toolChoice === 'required' ? new ToolCallConstraint(tok) : opts.responseFormat === 'json' ? new JsonConstraint(tok) : undefined,
       onLogprobs: (entry, channel) => {
         if (channel !== 'text') return;
         logprobs!.push(entry);

@@ -7,7 +7,7 @@
  */
 import type { Sequence } from '../sequence';
 import { IncrementalDetokenizer } from './detokenizer';
-import type { JsonConstraint } from './json-constraint';
+import type { AnswerConstraint } from './json-constraint';
 import { tokenLogprob, type TokenLogprob } from './logprobs';
 import type { Sampler } from './sampling';
 import { StreamSplitter } from './stream-splitter';
@@ -51,8 +51,8 @@ export interface TurnInput extends TurnCallbacks {
   tools?: ToolRegistry;
   /** Report log-probabilities with this many top alternatives (undefined: none). */
   logprobs?: number;
-  /** JSON mode: the answer (not the reasoning) is kept valid JSON and ends with its value. */
-  json?: JsonConstraint;
+  /** Constrained answer (JSON mode, a required tool call): applies to the answer, not the reasoning; the turn ends when it is complete. */
+  constraint?: AnswerConstraint;
 }
 
 export interface TurnResult {
@@ -181,16 +181,16 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const mask = () => (channel === 'reasoning' ? thinking.mask() : undefined);
 
   /**
-   * JSON mode: a draw from the sampler's distribution restricted to the tokens that keep the answer valid
-   * JSON (rejection: a refused token is masked and the draw repeats; after a few refusals every token is
-   * checked at once). End of turn counts as refused: the value must be complete first.
+   * A constrained step: a draw from the sampler's distribution restricted to the tokens the constraint
+   * allows (rejection: a refused token is masked and the draw repeats; after a few refusals every token is
+   * checked at once). End of turn counts as refused: the constraint must be complete first.
    */
-  const sampleJson = (l: Float32Array, json: JsonConstraint): number => {
+  const sampleConstrained = (l: Float32Array, c: AnswerConstraint): number => {
     const banned = new Set<number>(endOfTurn);
     for (let tries = 0; ; tries++) {
-      if (tries === 16) for (let t = 0; t < l.length; t++) if (!banned.has(t) && !json.allows(t)) banned.add(t);
-      const id = sampler.sample(l, history, banned); // (throws when nothing is left: see below)
-      if (json.allows(id)) return id;
+      if (tries === 16) for (let t = 0; t < l.length; t++) if (!banned.has(t) && !c.allows(t)) banned.add(t);
+      const id = sampler.sample(l, history, banned); // (throws "every token is masked" if nothing is allowed)
+      if (c.allows(id)) return id;
       banned.add(id);
     }
   };
@@ -204,8 +204,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       finish = 'length';
       break;
     }
-    if (input.json?.complete) {
-      finish = 'stop'; // the JSON value is complete: nothing may follow it
+    if (input.constraint?.complete) {
+      finish = 'stop'; // the constrained answer is complete: nothing may follow it
       break;
     }
     const modelLogits = logits; // before the processor: logprobs describe the model's distribution
@@ -218,9 +218,9 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
         logits = Float32Array.from(logits);
         input.logitsProcessor(logits, { step: completion, channel });
       }
-      id = input.json && channel === 'text' ? sampleJson(logits, input.json) : sampler.sample(logits, history, mask());
+      id = input.constraint && channel === 'text' ? sampleConstrained(logits, input.constraint) : sampler.sample(logits, history, mask());
     }
-    if (input.json && channel === 'text') input.json.accept(id);
+    if (input.constraint && channel === 'text') input.constraint.accept(id);
     if (endOfTurn.has(id)) {
       finish = 'stop';
       break;
@@ -244,7 +244,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     // Sample with this step only when the next iteration will sample from it (not
     // when a forced close or a limit comes first), so the RNG advances exactly as
     // on the JS path. History and mask are already those of the next step.
-    const constrained = input.json !== undefined && channel === 'text'; // (the JSON check needs the logits)
+    const constrained = input.constraint !== undefined && channel === 'text'; // (the check needs the logits)
     if (sampleNatively && !closing && !constrained && completion < input.maxTokens && seq.length + 1 < seq.contextSize)
       next = (await seq.decodeSample(id, sampler, history, mask())).id;
     else logits = await seq.decode(id);

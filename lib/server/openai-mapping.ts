@@ -29,7 +29,11 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
   const format = req.response_format?.type ?? 'text';
   if (format !== 'text' && format !== 'json_object')
     throw unsupported('response_format', `response_format "${format}" (supported: "text", "json_object")`);
-  if (req.tool_choice === 'required') throw unsupported('tool_choice', 'tool_choice "required"');
+  // "required", or a named function (the tools narrowed to it): the answer must be a tool call
+  const forceCall = req.tool_choice === 'required' || (typeof req.tool_choice === 'object' && req.tool_choice !== null);
+  if (forceCall && !req.tools?.length) throw badRequest('tool_choice: requires tools', 'tool_choice');
+  if (forceCall && format === 'json_object')
+    throw badRequest('tool_choice: a required tool call and response_format json_object exclude each other', 'tool_choice');
 
   const system: string[] = [];
   const messages: ChatMessage[] = [];
@@ -60,6 +64,7 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
       ...(maxTokens !== undefined ? { maxTokens } : {}),
       ...(req.stop != null ? { stop: req.stop } : {}),
       ...(format === 'json_object' ? { responseFormat: 'json' as const } : {}),
+      ...(forceCall ? { toolChoice: 'required' as const } : {}),
       ...(req.logprobs ? { logprobs: true, topLogprobs: req.top_logprobs ?? 0 } : {}),
     },
     n: req.n ?? 1,
@@ -116,7 +121,7 @@ function toolSet(req: ChatCompletionRequest): ToolSet | undefined {
   let tools = req.tools;
   const choice = req.tool_choice;
   if (choice && typeof choice === 'object') {
-    // a named choice narrows the declared tools to that one (the model is not forced to call it)
+    // a named choice narrows the declared tools to that one (and the answer must call it: see forceCall)
     tools = tools.filter((t) => t.function.name === choice.function.name);
     if (tools.length === 0) throw badRequest(`tool_choice: no tool named "${choice.function.name}" in tools`, 'tool_choice');
   }

@@ -1,0 +1,129 @@
+/**
+ * Required tool calls (send's toolChoice 'required'; the server's tool_choice
+ * "required" or a named function): the answer is forced into
+ * <TOOLCALL>[...]</TOOLCALL> with a valid JSON array even when the model would
+ * rather write text; later rounds of a send with handlers are free again.
+ */
+import OpenAI from 'openai';
+import { z } from 'zod';
+
+import { createServer, InvalidArgumentError, loadModel, type Model, type NemotronServer } from '../lib';
+import type { LogitsContext } from '../lib/chat/turn';
+import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
+import { pushTowardsInvalid } from './helpers/constrained';
+import { postJson } from './helpers/server-fixture';
+import { sharedModelDir } from './helpers/test-tokenizer';
+
+const describeChat = sharedModelDir() ? describe : describe.skip;
+if (!sharedModelDir()) console.log('skipping tool-choice tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
+
+describeChat('required tool calls', () => {
+  let md: ChatModelDir;
+  let model: Model;
+  let server: NemotronServer;
+  let client: OpenAI;
+  let processor: ((logits: Float32Array, ctx: LogitsContext) => void) | undefined;
+  beforeAll(async () => {
+    md = makeChatModelDir();
+    model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
+    server = await createServer(model, { modelName: 'tiny', testHooks: { logitsProcessor: () => processor } });
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    model?.dispose();
+    md?.cleanup();
+  });
+
+  const callJson = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]';
+  /** The ids of `<TOOLCALL>` + callJson + `</TOOLCALL>`. */
+  const callIds = () => {
+    const tok = model.tokenizer;
+    return [tok.special.toolCall!, ...tok.encode(callJson), tok.special.toolCallEnd!];
+  };
+  const weather = { description: 'Weather in a city', parameters: z.object({ city: z.string() }) };
+
+  test('the answer becomes the tool call though the model pushes text first', async () => {
+    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
+    const reply = await chat.send('Weather in Paris?', { toolChoice: 'required', logitsProcessor: pushTowardsInvalid(model.tokenizer, callIds()) });
+    expect(reply.finishReason).toBe('toolCalls');
+    expect(reply.toolCalls).toHaveLength(1);
+    expect(reply.toolCalls[0]).toMatchObject({ name: 'get_weather', arguments: { city: 'Paris' } });
+    expect(reply.toolCalls[0].error).toBeUndefined();
+    expect(reply.text).toBe('');
+    chat.dispose();
+  });
+
+  test('without toolChoice the same pushes give text, not a call', async () => {
+    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
+    const reply = await chat.send('Weather in Paris?', { logitsProcessor: pushTowardsInvalid(model.tokenizer, callIds()), maxTokens: 10 });
+    expect(reply.toolCalls).toHaveLength(0);
+    expect(reply.text.length).toBeGreaterThan(0);
+    chat.dispose();
+  });
+
+  test('with a handler, only the first round is forced: the next one answers in text', async () => {
+    const calls: unknown[] = [];
+    const tools = { get_weather: { ...weather, handler: (args: unknown) => (calls.push(args), 'sunny') } };
+    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools });
+    const tok = model.tokenizer;
+    const first = pushTowardsInvalid(tok, callIds());
+    const answer = [...tok.encode('It is sunny.'), tok.special.endOfTurn!];
+    let round = -1;
+    const reply = await chat.send('Weather in Paris?', {
+      toolChoice: 'required',
+      logitsProcessor: (logits, ctx) => {
+        if (ctx.step === 0) round++;
+        if (round === 0) return first(logits, ctx);
+        logits.fill(-Infinity);
+        logits[answer[Math.min(ctx.step, answer.length - 1)]] = 0;
+      },
+    });
+    expect(calls).toEqual([{ city: 'Paris' }]);
+    expect(reply.text).toBe('It is sunny.');
+    expect(reply.finishReason).toBe('stop');
+    chat.dispose();
+  });
+
+  test('required without tools, or with JSON mode, is an InvalidArgumentError', async () => {
+    const chat = model.createChatSession({ reasoning: 'off' });
+    await expect(chat.send('hi', { toolChoice: 'required' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(chat.send('hi', { toolChoice: 'required', responseFormat: 'json', tools: { get_weather: weather } })).rejects.toThrow(
+      /cannot be combined/,
+    );
+    chat.dispose();
+  });
+
+  const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
+    { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+    { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {} } } },
+  ];
+
+  test('server: tool_choice "required" and a named function force the call', async () => {
+    for (const toolChoice of ['required', { type: 'function', function: { name: 'get_weather' } }] as const) {
+      processor = pushTowardsInvalid(model.tokenizer, callIds());
+      const r = await client.chat.completions.create({
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'Weather in Paris?' }],
+        tools,
+        tool_choice: toolChoice,
+        temperature: 0,
+        chat_template_kwargs: { enable_thinking: false },
+      } as never);
+      const c = (r as unknown as OpenAI.Chat.Completions.ChatCompletion).choices[0];
+      expect(c.finish_reason).toBe('tool_calls');
+      expect(c.message.tool_calls?.[0]).toMatchObject({ type: 'function', function: { name: 'get_weather' } });
+      expect(JSON.parse((c.message.tool_calls![0] as { function: { arguments: string } }).function.arguments)).toEqual({ city: 'Paris' });
+    }
+  });
+
+  test('server: tool_choice "required" without tools is a 400', async () => {
+    const r = await postJson(`${server.url}/v1/chat/completions`, {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      tool_choice: 'required',
+    });
+    expect(r.status).toBe(400);
+    expect(r.json.error.param).toBe('tool_choice');
+  });
+});
