@@ -45,7 +45,7 @@ describeServer('server errors and limits', () => {
     expect(r.status).toBe(400);
     expect(r.json.error.param).toBe('top_logprobs');
 
-    r = await postJson(chatUrl(), { ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } });
+    r = await postJson(chatUrl(), { ...ok, response_format: { type: 'yaml' } });
     expect(r.json).toEqual(errorShape('invalid_request_error', 'response_format', 'unsupported_parameter'));
 
     r = await postJson(chatUrl(), '{"model": "tiny", ');

@@ -16,6 +16,7 @@ import type { Sequence } from '../sequence';
 import { Sampler, samplingOptionsSchema, type SamplingOptions } from './sampling';
 import { ChatTemplate, type ChatMessage } from './template';
 import { JsonConstraint } from './json-constraint';
+import { compileSchema, type SchemaNode } from './json-schema';
 import { ToolCallConstraint } from './tool-call-constraint';
 import { closingTexts, thinkingBudgetSchema, type ThinkingBudget } from './thinking';
 import type { TokenLogprob } from './logprobs';
@@ -76,10 +77,11 @@ export const sendOptionsSchema = samplingOptionsSchema
     contextOverflow: z.enum(['error', 'dropOldest']).optional(),
     /**
      * 'json': JSON mode. The answer (not the reasoning) is constrained to valid JSON and ends when one object is
-     * complete (`finishReason` 'stop'; 'length' if maxTokens cut it short). Tell the model what JSON to write in
-     * the prompt: the constraint guarantees the syntax, not the content. Default 'text'.
+     * complete (`finishReason` 'stop'; 'length' if maxTokens cut it short). `{ schema }`: the same, and the value
+     * must also match the JSON Schema (the subset lib/chat/json-schema.ts enforces; InvalidArgumentError for
+     * keywords it cannot). Tell the model what to write in the prompt too. Default 'text'.
      */
-    responseFormat: z.enum(['text', 'json']).optional(),
+    responseFormat: z.union([z.enum(['text', 'json']), z.object({ schema: z.any() }).strict()]).optional(),
     /**
      * 'required': the (first) answer must be a tool call: `<TOOLCALL>[...]</TOOLCALL>` with a valid JSON
      * array is enforced token by token; the calls are then validated as usual. Needs tools. With handlers,
@@ -176,10 +178,11 @@ export class ChatSession {
     const maxRounds = opts.maxToolRounds ?? 8;
     if (opts.toolChoice === 'required' && registry.size === 0)
       throw new InvalidArgumentError("send: toolChoice 'required' needs tools (session or send option)");
-    if (opts.toolChoice === 'required' && opts.responseFormat === 'json')
+    const schema = typeof opts.responseFormat === 'object' ? compileSchema(opts.responseFormat.schema) : undefined;
+    if (opts.toolChoice === 'required' && opts.responseFormat !== undefined && opts.responseFormat !== 'text')
       throw new InvalidArgumentError("send: toolChoice 'required' and responseFormat 'json' cannot be combined");
     for (let round = 0; ; round++) {
-      const reply = await this.turn(newMessages, round === 0 ? opts : { ...opts, toolChoice: 'auto' }, registry);
+      const reply = await this.turn(newMessages, round === 0 ? opts : { ...opts, toolChoice: 'auto' }, registry, schema);
       const runnable = reply.finishReason === 'toolCalls' && reply.toolCalls.every((c) => !c.error && tools[c.name]?.handler);
       if (!runnable || round + 1 >= maxRounds) return reply;
       newMessages = [];
@@ -348,6 +351,7 @@ export class ChatSession {
     newMessages: ChatMessage[],
     opts: SendOptions & z.output<typeof sendOptionsSchema>,
     registry: ToolRegistry,
+    schema?: SchemaNode, // responseFormat { schema }, compiled
   ): Promise<ChatReply> {
     const tok = this.host.tokenizer;
     const budget = opts.thinking ?? this.options.thinking;
@@ -427,7 +431,13 @@ export class ChatSession {
       logitsProcessor: opts.logitsProcessor,
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
       constraint:
-        opts.toolChoice === 'required' ? new ToolCallConstraint(tok) : opts.responseFormat === 'json' ? new JsonConstraint(tok) : undefined,
+        opts.toolChoice === 'required'
+          ? new ToolCallConstraint(tok)
+          : schema
+            ? new JsonConstraint(tok, schema)
+            : opts.responseFormat === 'json'
+              ? new JsonConstraint(tok)
+              : undefined,
       onLogprobs: (entry, channel) => {
         if (channel !== 'text') return;
         logprobs!.push(entry);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import { compileSchema } from '../chat/json-schema';
 import type { ChatReply, ChatSessionOptions, SendOptions } from '../chat/session';
 import type { TokenLogprob } from '../chat/logprobs';
 import type { SamplingOptions } from '../chat/sampling';
@@ -27,13 +28,22 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
   if (req.top_logprobs != null && !req.logprobs) throw badRequest('top_logprobs: requires logprobs: true', 'top_logprobs');
   if (req.top_logprobs != null && req.top_logprobs > 20) throw badRequest('top_logprobs: at most 20', 'top_logprobs');
   const format = req.response_format?.type ?? 'text';
-  if (format !== 'text' && format !== 'json_object')
-    throw unsupported('response_format', `response_format "${format}" (supported: "text", "json_object")`);
+  if (format !== 'text' && format !== 'json_object' && format !== 'json_schema')
+    throw unsupported('response_format', `response_format "${format}" (supported: "text", "json_object", "json_schema")`);
+  const schema = format === 'json_schema' ? (req.response_format as { json_schema?: { schema?: unknown } }).json_schema?.schema : undefined;
+  if (format === 'json_schema') {
+    if (schema === undefined) throw badRequest('response_format.json_schema.schema: required', 'response_format');
+    try {
+      compileSchema(schema); // (compiled again by the session: fail here, as a 400 naming the field)
+    } catch (err) {
+      throw badRequest(`response_format.json_schema.schema: ${(err as Error).message}`, 'response_format');
+    }
+  }
   // "required", or a named function (the tools narrowed to it): the answer must be a tool call
   const forceCall = req.tool_choice === 'required' || (typeof req.tool_choice === 'object' && req.tool_choice !== null);
   if (forceCall && !req.tools?.length) throw badRequest('tool_choice: requires tools', 'tool_choice');
-  if (forceCall && format === 'json_object')
-    throw badRequest('tool_choice: a required tool call and response_format json_object exclude each other', 'tool_choice');
+  if (forceCall && format !== 'text')
+    throw badRequest(`tool_choice: a required tool call and response_format ${format} exclude each other`, 'tool_choice');
 
   const system: string[] = [];
   const messages: ChatMessage[] = [];
@@ -64,6 +74,7 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
       ...(maxTokens !== undefined ? { maxTokens } : {}),
       ...(req.stop != null ? { stop: req.stop } : {}),
       ...(format === 'json_object' ? { responseFormat: 'json' as const } : {}),
+      ...(format === 'json_schema' ? { responseFormat: { schema } } : {}),
       ...(forceCall ? { toolChoice: 'required' as const } : {}),
       ...(req.logprobs ? { logprobs: true, topLogprobs: req.top_logprobs ?? 0 } : {}),
     },
