@@ -8,7 +8,7 @@ import OpenAI from 'openai';
 
 import { createServer, InvalidArgumentError, loadModel, type Model, type NemotronServer } from '../lib';
 import { JsonPrefix } from '../lib/chat/json-constraint';
-import { compileSchema } from '../lib/chat/json-schema';
+import { compileSchema, toolCallSchema } from '../lib/chat/json-schema';
 import type { LogitsContext } from '../lib/chat/turn';
 import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
 import { pushTowardsInvalid } from './helpers/constrained';
@@ -151,6 +151,37 @@ describe('JSON Schema, compiled for constrained decoding', () => {
     expect(() => compileSchema({ anyOf: [{ type: 'object' }, { type: 'object' }] })).toThrow(InvalidArgumentError);
     expect(() => compileSchema({ allOf: [{ type: 'object' }] })).toThrow(/"allOf" is not supported/);
     expect(() => compileSchema({ $ref: '#/nowhere' })).toThrow(/cannot resolve/);
+  });
+});
+
+describe('tool-call lists (toolCallSchema)', () => {
+  const tools = [
+    { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'], additionalProperties: false } },
+    { name: 'get_time', parameters: { type: 'object', properties: {}, additionalProperties: false } },
+    { name: 'odd', parameters: { allOf: [{ type: 'object' }] } }, // cannot be enforced: free-form arguments
+  ];
+  const rejectedAt = (text: string) => {
+    const p = new JsonPrefix(toolCallSchema(tools));
+    const b = utf8(text);
+    for (let i = 0; i < b.length; i++) if (!p.feed([b[i]])) return i;
+    return p.complete ? -1 : -2; // -2: a valid but unfinished prefix
+  };
+
+  test('calls of declared tools, each with its own arguments schema', () => {
+    expect(rejectedAt('[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]')).toBe(-1);
+    expect(rejectedAt('[{"name":"get_time","arguments":{}},{"name":"get_weather","arguments":{"city":"Oslo"}}]')).toBe(-1);
+    expect(rejectedAt('[{"name":"odd","arguments":{"anything":[1,{"x":null}]}}]')).toBe(-1);
+  });
+
+  test('refuses unknown tools, arguments before the name, and arguments the tool does not take', () => {
+    expect(rejectedAt('[]')).toBe(1); // at least one call
+    expect(rejectedAt('[{"name":"get_wx')).toBe(15);
+    expect(rejectedAt('[{"arguments"')).toBe(3); // the name comes first
+    expect(rejectedAt('[{"name":"get_weather","arguments":{"city":1')).toBe(43);
+    expect(rejectedAt('[{"name":"get_weather","arguments":{}')).toBe(36); // city is required
+    expect(rejectedAt('[{"name":"get_time","arguments":{"city"')).toBe(33); // get_time takes nothing
+    expect(rejectedAt('[{"name":"get_weather","arguments":{"city":"x","days":1.5')).toBe(55);
+    expect(rejectedAt('[{"name":"get_weather","arguments":{"city":"x"}')).toBe(-2);
   });
 });
 

@@ -55,6 +55,7 @@ interface Frame {
   keys: readonly string[]; // object: keys written so far
   key: string; // object: the key whose value is being read
   count: number; // array: items written so far
+  disc: string; // object with a discriminator: the encoded value of its key, once written
 }
 
 const isWs = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
@@ -210,10 +211,10 @@ export class JsonPrefix {
       return this.enumByte(b);
     }
     if (t === 'object') {
-      this.frames.push({ kind: 'o', node, keys: [], key: '', count: 0 });
+      this.frames.push({ kind: 'o', node, keys: [], key: '', count: 0, disc: '' });
       this.mode = Mode.KeyOrEnd;
     } else if (t === 'array') {
-      this.frames.push({ kind: 'a', node, keys: [], key: '', count: 0 });
+      this.frames.push({ kind: 'a', node, keys: [], key: '', count: 0, disc: '' });
       this.expect = node.items ?? ANY;
       this.mode = (node.maxItems ?? Infinity) > 0 ? Mode.ValueOrEnd : Mode.After;
       if (this.mode === Mode.After) return true; // (maxItems 0: only ']' may follow)
@@ -233,10 +234,11 @@ export class JsonPrefix {
 
   // ---- objects
 
-  /** Declared keys not written yet. */
+  /** Declared keys not written yet (a discriminated key only after its discriminator). */
   private allowedKeys(): string[] {
     const f = this.top!;
-    return [...(f.node.properties?.keys() ?? [])].filter((k) => !f.keys.includes(k));
+    const d = f.node.discriminator;
+    return [...(f.node.properties?.keys() ?? [])].filter((k) => !f.keys.includes(k) && !(d && k === d.target && !f.disc));
   }
 
   /** A byte of a key: the key so far must still be the start of one the schema allows. */
@@ -257,7 +259,9 @@ export class JsonPrefix {
     const key = this.allowedKeys().find((k) => encodedKey(k) === this.text) ?? (extra(f.node) ? this.text : undefined);
     if (key === undefined || f.keys.includes(key)) return false; // unknown or repeated key
     this.replaceTop({ key });
-    this.expect = f.node.properties?.get(key) ?? (extra(f.node) || ANY);
+    const d = f.node.discriminator;
+    this.expect =
+      d && key === d.target ? (d.cases.get(f.disc) ?? ANY) : (f.node.properties?.get(key) ?? (extra(f.node) || ANY));
     this.mode = Mode.Colon;
     return true;
   }
@@ -289,6 +293,7 @@ export class JsonPrefix {
       return;
     }
     if (f.kind === 'a') this.replaceTop({ count: f.count + 1 });
+    else if (f.node.discriminator?.key === f.key) this.replaceTop({ keys: [...f.keys, f.key], key: '', disc: this.text });
     else this.replaceTop({ keys: [...f.keys, f.key], key: '' });
     this.mode = Mode.After;
   }

@@ -29,6 +29,11 @@ export interface SchemaNode {
   items?: SchemaNode;
   minItems?: number;
   maxItems?: number;
+  /**
+   * Objects whose `target` property's schema depends on the value of `key` (written first): `cases` maps
+   * the key's JSON encoding to the target's schema (a tool call: "name" selects the "arguments" schema).
+   */
+  discriminator?: { key: string; target: string; cases: Map<string, SchemaNode> };
 }
 
 /** Any JSON value. */
@@ -130,4 +135,33 @@ function typesOf(s: Record<string, unknown>, where: string): Set<JsonType> {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The list inside <TOOLCALL>...</TOOLCALL>: one or more `{"name": <a declared tool>, "arguments": <that tool's
+ * parameters>}`, the name first. A tool whose parameter schema uses what compileSchema cannot enforce gets
+ * free-form JSON arguments (checked afterwards against the full schema, as every call is).
+ */
+export function toolCallSchema(tools: ReadonlyArray<{ name: string; parameters: unknown }>): SchemaNode {
+  const cases = new Map<string, SchemaNode>();
+  for (const t of tools) {
+    let args: SchemaNode;
+    try {
+      args = compileSchema(t.parameters ?? { type: 'object' });
+    } catch {
+      args = ANY;
+    }
+    cases.set(JSON.stringify(t.name), args);
+  }
+  const call: SchemaNode = {
+    types: new Set(['object']),
+    properties: new Map<string, SchemaNode>([
+      ['name', { types: new Set(['string']), enumTexts: tools.map((t) => JSON.stringify(t.name)) }],
+      ['arguments', ANY],
+    ]),
+    required: new Set(['name', 'arguments']),
+    additional: false,
+    discriminator: { key: 'name', target: 'arguments', cases },
+  };
+  return { types: new Set(['array']), items: call, minItems: 1 };
 }

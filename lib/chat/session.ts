@@ -432,7 +432,7 @@ export class ChatSession {
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
       constraint:
         opts.toolChoice === 'required'
-          ? new ToolCallConstraint(tok)
+          ? new ToolCallConstraint(tok, registry.forTemplate.map((t) => ({ name: t.function.name, parameters: t.function.parameters })))
           : schema
             ? new JsonConstraint(tok, schema)
             : opts.responseFormat === 'json'

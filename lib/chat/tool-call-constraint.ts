@@ -1,12 +1,14 @@
 /**
  * A required tool call (OpenAI's tool_choice "required", or a named function):
  * the answer must be exactly `<TOOLCALL>[...]</TOOLCALL>`, the model's tool-call
- * syntax (spec §6), with a syntactically valid JSON array inside. The control
- * tokens are forced; the array is JSON mode's validator with an array at the top.
- * Which tools are called, and with what arguments, is checked afterwards against
- * the declared schemas (reply.toolCalls[i].error), as for any tool call.
+ * syntax (spec §6). The control tokens are forced; the list between them is held
+ * to toolCallSchema: calls of declared tools only, each with arguments that
+ * follow that tool's parameter schema as far as compileSchema can enforce it.
+ * Every call is still validated afterwards against its full schema
+ * (reply.toolCalls[i].error), as for any tool call.
  */
 import { JsonConstraint, type AnswerConstraint } from './json-constraint';
+import { toolCallSchema } from './json-schema';
 import type { Tokenizer } from './tokenizer';
 
 export class ToolCallConstraint implements AnswerConstraint {
@@ -15,14 +17,15 @@ export class ToolCallConstraint implements AnswerConstraint {
   private readonly open: number;
   private readonly close: number;
 
-  constructor(tok: Tokenizer) {
+  /** @param tools the declared tools (names are ASCII: ToolRegistry checks them) */
+  constructor(tok: Tokenizer, tools: ReadonlyArray<{ name: string; parameters: unknown }>) {
     const open = tok.special.toolCall;
     const close = tok.special.toolCallEnd;
     if (open === undefined || close === undefined)
       throw new Error('a required tool call needs <TOOLCALL> and </TOOLCALL> as single tokens of the tokenizer');
     this.open = open;
     this.close = close;
-    this.body = new JsonConstraint(tok, 'array');
+    this.body = new JsonConstraint(tok, toolCallSchema(tools));
   }
 
   get complete(): boolean {
