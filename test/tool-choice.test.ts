@@ -85,6 +85,40 @@ describeChat('required tool calls', () => {
     chat.dispose();
   });
 
+  test('strictToolCalls: a call the model starts by itself is generated under the schemas', async () => {
+    const tok = model.tokenizer;
+    // the model opens a call at its first answer step, then samples freely (random weights: anything)
+    const openCall = (logits: Float32Array, ctx: LogitsContext) => {
+      if (ctx.channel === 'text' && ctx.step === 0) {
+        logits.fill(-Infinity);
+        logits[tok.special.toolCall!] = 0;
+      }
+    };
+    let complete = 0;
+    let brokenWithout = 0;
+    for (const seed of [1, 2, 3, 4]) {
+      for (const strict of [true, false]) {
+        const chat = model.createChatSession({ reasoning: 'off', tools: { get_weather: weather } });
+        const reply = await chat.send('Weather?', { strictToolCalls: strict, logitsProcessor: openCall, temperature: 1, seed, maxTokens: 300 });
+        chat.dispose();
+        if (!strict) {
+          if (reply.invalidToolCalls.length > 0 || reply.toolCalls.some((c) => c.error)) brokenWithout++;
+          continue;
+        }
+        if (reply.finishReason === 'length') continue; // cut short inside the call
+        expect(reply.finishReason).toBe('toolCalls');
+        expect(reply.invalidToolCalls).toEqual([]);
+        for (const c of reply.toolCalls) {
+          expect(c.name).toBe('get_weather');
+          expect(c.error).toBeUndefined();
+        }
+        complete++;
+      }
+    }
+    expect(complete).toBeGreaterThan(0);
+    expect(brokenWithout).toBeGreaterThan(0); // without it, the same sampling writes calls that do not parse or validate
+  });
+
   test('required without tools, or with JSON mode, is an InvalidArgumentError', async () => {
     const chat = model.createChatSession({ reasoning: 'off' });
     await expect(chat.send('hi', { toolChoice: 'required' })).rejects.toBeInstanceOf(InvalidArgumentError);

@@ -88,6 +88,12 @@ export const sendOptionsSchema = samplingOptionsSchema
      * later rounds of the same send are free again (so the model can answer). Default 'auto'.
      */
     toolChoice: z.enum(['auto', 'required']).optional(),
+    /**
+     * Every tool call the model starts (with <TOOLCALL>) is generated under the tools' schemas, as a required
+     * call is: declared names, arguments following their schema (OpenAI's `strict` function calling).
+     * Default false: calls are parsed and validated afterwards, and invalid ones reported.
+     */
+    strictToolCalls: z.boolean().optional(),
     onReasoning: fnOption().optional(),
     onText: fnOption().optional(),
     onToken: fnOption().optional(),
@@ -413,6 +419,7 @@ export class ChatSession {
       ...pickSampling(opts),
     };
     const logprobs: TokenLogprob[] | undefined = opts.logprobs ? [] : undefined;
+    const toolList = registry.forTemplate.map((t) => ({ name: t.function.name, parameters: t.function.parameters }));
     const r = await runTurn({
       seq: this.seq!,
       tokenizer: tok,
@@ -430,9 +437,11 @@ export class ChatSession {
       onToolCall: opts.onToolCall,
       logitsProcessor: opts.logitsProcessor,
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
+      // (a strict call the model starts itself: the constraint takes over from its <TOOLCALL> token)
+      toolCallConstraint: opts.strictToolCalls && toolList.length > 0 ? () => new ToolCallConstraint(tok, toolList) : undefined,
       constraint:
         opts.toolChoice === 'required'
-          ? new ToolCallConstraint(tok, registry.forTemplate.map((t) => ({ name: t.function.name, parameters: t.function.parameters })))
+          ? new ToolCallConstraint(tok, toolList)
           : schema
             ? new JsonConstraint(tok, schema)
             : opts.responseFormat === 'json'

@@ -53,6 +53,11 @@ export interface TurnInput extends TurnCallbacks {
   logprobs?: number;
   /** Constrained answer (JSON mode, a required tool call): applies to the answer, not the reasoning; the turn ends when it is complete. */
   constraint?: AnswerConstraint;
+  /**
+   * Strict tool calls: when the answer samples the <TOOLCALL> token unconstrained, a constraint from this
+   * factory (a ToolCallConstraint, which takes that token) governs the rest of the answer.
+   */
+  toolCallConstraint?: () => AnswerConstraint;
 }
 
 export interface TurnResult {
@@ -195,6 +200,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     }
   };
 
+  let constraint = input.constraint;
   while (!finish) {
     if (input.signal?.aborted) {
       finish = 'abort';
@@ -204,7 +210,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       finish = 'length';
       break;
     }
-    if (input.constraint?.complete) {
+    if (constraint?.complete) {
       finish = 'stop'; // the constrained answer is complete: nothing may follow it
       break;
     }
@@ -218,9 +224,11 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
         logits = Float32Array.from(logits);
         input.logitsProcessor(logits, { step: completion, channel });
       }
-      id = input.constraint && channel === 'text' ? sampleConstrained(logits, input.constraint) : sampler.sample(logits, history, mask());
+      id = constraint && channel === 'text' ? sampleConstrained(logits, constraint) : sampler.sample(logits, history, mask());
     }
-    if (input.constraint && channel === 'text') input.constraint.accept(id);
+    if (!constraint && channel === 'text' && id === tok.special.toolCall && input.toolCallConstraint)
+      constraint = input.toolCallConstraint(); // a strict call begins: it governs the rest of the answer
+    if (constraint && channel === 'text') constraint.accept(id);
     if (endOfTurn.has(id)) {
       finish = 'stop';
       break;
@@ -244,7 +252,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     // Sample with this step only when the next iteration will sample from it (not
     // when a forced close or a limit comes first), so the RNG advances exactly as
     // on the JS path. History and mask are already those of the next step.
-    const constrained = input.constraint !== undefined && channel === 'text'; // (the check needs the logits)
+    // (constrained steps need the logits; a strict call begins after its <TOOLCALL> token, which was sampled freely)
+    const constrained = constraint !== undefined && channel === 'text';
     if (sampleNatively && !closing && !constrained && completion < input.maxTokens && seq.length + 1 < seq.contextSize)
       next = (await seq.decodeSample(id, sampler, history, mask())).id;
     else logits = await seq.decode(id);

@@ -76,6 +76,7 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
       ...(format === 'json_object' ? { responseFormat: 'json' as const } : {}),
       ...(format === 'json_schema' ? { responseFormat: { schema } } : {}),
       ...(forceCall ? { toolChoice: 'required' as const } : {}),
+      ...(req.tools?.some((t) => t.function.strict) ? { strictToolCalls: true } : {}),
       ...(req.logprobs ? { logprobs: true, topLogprobs: req.top_logprobs ?? 0 } : {}),
     },
     n: req.n ?? 1,

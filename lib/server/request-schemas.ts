@@ -54,6 +54,8 @@ const tool = z.object({
     name: z.string().min(1),
     description: z.string().nullish(),
     parameters: z.record(z.unknown()).nullish(),
+    /** OpenAI: the call's arguments must follow `parameters` (here: enforced while generating). */
+    strict: z.boolean().nullish(),
   }),
 });
 
