@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -439,18 +440,24 @@ void check_sample_jobs(const std::vector<SampleJob>& jobs, int64_t rows) {
   }
 }
 
+bool backend_sampling_enabled() {
+  const char* v = std::getenv("NEMOTRON_BACKEND_SAMPLING");
+  return !(v && std::strcmp(v, "0") == 0);
+}
+
 void sample_rows_in(Backend& backend, float* logits, int64_t rows, int64_t vocab, std::vector<SampleJob>& jobs,
                     ThreadPool* pool) {
   check_sample_jobs(jobs, rows);
+  const bool in_backend = backend_sampling_enabled();
   // Each job becomes edits + one candidate query; the rare one whose edits do not
-  // fit (see logit_edits) is sampled from its full row, copied before any edit.
+  // fit (see logit_edits), or every job when backend sampling is off, is sampled from its full row, copied first.
   std::vector<LogitEdit> edits;
   std::vector<CandidateQuery> queries;
   std::vector<int64_t> query_of(jobs.size(), -1);
   std::vector<std::vector<float>> full_rows(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     const SamplingParams& p = jobs[j].params;
-    if (logit_edits(p, static_cast<int32_t>(jobs[j].row), vocab, edits)) {
+    if (in_backend && logit_edits(p, static_cast<int32_t>(jobs[j].row), vocab, edits)) {
       query_of[j] = static_cast<int64_t>(queries.size());
       queries.push_back(candidate_query(p, jobs[j].row));
     } else {

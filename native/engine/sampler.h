@@ -99,6 +99,9 @@ int32_t sample_from_candidates(const RowCandidates& c, int64_t vocab, SamplingPa
 // anything) when a job's row is outside [0, rows) or two jobs share a row.
 void sample_rows_in(Backend& backend, float* logits, int64_t rows, int64_t vocab, std::vector<SampleJob>& jobs,
                     ThreadPool* pool);
+// False when NEMOTRON_BACKEND_SAMPLING=0: sample_rows_in then copies each row to
+// the host and samples it there (a switch to rule the backend's kernels out).
+bool backend_sampling_enabled();
 // The argument check of sample_rows_in, for callers that must fail before a forward pass.
 void check_sample_jobs(const std::vector<SampleJob>& jobs, int64_t rows);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -280,6 +281,27 @@ TEST(sampler_in_the_backend_equals_sampling_the_full_rows) {
   CHECK(fallbacks > 0);
   CHECK(errors > 0);
   CHECK(draws > 20);
+}
+
+// NEMOTRON_BACKEND_SAMPLING=0 (the switch that rules the backend kernels out)
+// samples every row from a host copy: still the same ids.
+TEST(sampler_backend_sampling_switch_gives_the_same_ids) {
+  CpuBackend backend(1);
+  nemotron_test::SamplingCases c = nemotron_test::make_sampling_cases(999, 26, 11);
+  std::vector<SampleJob> want = c.jobs;
+  sample_rows(c.logits.data(), 999, want, nullptr);
+  setenv("NEMOTRON_BACKEND_SAMPLING", "0", 1);
+  CHECK(!backend_sampling_enabled());
+  std::vector<float> buffer = c.logits;
+  std::vector<SampleJob> got = c.jobs;
+  sample_rows_in(backend, buffer.data(), 26, 999, got, nullptr);
+  unsetenv("NEMOTRON_BACKEND_SAMPLING");
+  CHECK(backend_sampling_enabled());
+  CHECK(buffer == c.logits);  // nothing was edited in place: every row went to the host
+  for (size_t j = 0; j < got.size(); ++j) {
+    CHECK(got[j].id == want[j].id);
+    CHECK(got[j].error == want[j].error);
+  }
 }
 
 TEST(sampler_in_the_backend_rejects_bad_rows_before_touching_anything) {
