@@ -7,11 +7,11 @@
  */
 import OpenAI from 'openai';
 
-import { createServer, loadModel, type Model, type NemotronServer } from '../lib';
+import type { Model, NemotronServer } from '../lib';
 import { JsonPrefix } from '../lib/chat/json-constraint';
 import type { LogitsContext } from '../lib/chat/turn';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
 import { pushTowardsInvalid as pushTowards } from './helpers/constrained';
+import { startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -102,22 +102,15 @@ const describeChat = sharedModelDir() ? describe : describe.skip;
 if (!sharedModelDir()) console.log('skipping JSON-mode chat tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
 
 describeChat('JSON mode in chat turns and the server', () => {
-  let md: ChatModelDir;
+  let f: ServerFixture;
   let model: Model;
   let server: NemotronServer;
   let client: OpenAI;
-  let processor: ((logits: Float32Array, ctx: LogitsContext) => void) | undefined;
   beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
-    server = await createServer(model, { modelName: 'tiny', testHooks: { logitsProcessor: () => processor } });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    f = await startServerFixture();
+    ({ model, server, client } = f);
   });
-  afterAll(async () => {
-    await server?.close();
-    model?.dispose();
-    md?.cleanup();
-  });
+  afterAll(() => f?.close());
 
   const target = '{"name": "Ada", "langs": ["en", "fr"], "n": 2}';
 
@@ -151,7 +144,7 @@ describeChat('JSON mode in chat turns and the server', () => {
   });
 
   test('sampled (not greedy) JSON-mode answers always parse', async () => {
-    processor = undefined; // random weights, free sampling: whatever the model likes among valid tokens
+    f.useProcessor(); // random weights, free sampling: whatever the model likes among valid tokens
     let stops = 0;
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       const chat = model.createChatSession({ reasoning: 'off' });
@@ -169,7 +162,7 @@ describeChat('JSON mode in chat turns and the server', () => {
   });
 
   test('server: response_format json_object', async () => {
-    processor = pushTowardsInvalid();
+    f.useProcessor(pushTowardsInvalid());
     const r = await client.chat.completions.create({
       model: 'tiny',
       messages: [{ role: 'user', content: 'Describe Ada as JSON.' }],

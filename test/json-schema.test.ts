@@ -6,13 +6,12 @@
  */
 import OpenAI from 'openai';
 
-import { createServer, InvalidArgumentError, loadModel, type Model, type NemotronServer } from '../lib';
+import { InvalidArgumentError, type Model, type NemotronServer } from '../lib';
 import { JsonPrefix } from '../lib/chat/json-constraint';
 import { compileSchema, toolCallSchema } from '../lib/chat/json-schema';
 import type { LogitsContext } from '../lib/chat/turn';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
 import { pushTowardsInvalid } from './helpers/constrained';
-import { postJson } from './helpers/server-fixture';
+import { postJson, startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -189,22 +188,15 @@ const describeChat = sharedModelDir() ? describe : describe.skip;
 if (!sharedModelDir()) console.log('skipping JSON-schema chat tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
 
 describeChat('JSON Schema answers in chat turns and the server', () => {
-  let md: ChatModelDir;
+  let f: ServerFixture;
   let model: Model;
   let server: NemotronServer;
   let client: OpenAI;
-  let processor: ((logits: Float32Array, ctx: LogitsContext) => void) | undefined;
   beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
-    server = await createServer(model, { modelName: 'tiny', testHooks: { logitsProcessor: () => processor } });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    f = await startServerFixture();
+    ({ model, server, client } = f);
   });
-  afterAll(async () => {
-    await server?.close();
-    model?.dispose();
-    md?.cleanup();
-  });
+  afterAll(() => f?.close());
 
   const target = '{"name": "Ada", "age": 36, "tags": ["math"]}';
 
@@ -235,7 +227,7 @@ describeChat('JSON Schema answers in chat turns and the server', () => {
   });
 
   test('server: response_format json_schema, and a 400 for a schema it cannot enforce', async () => {
-    processor = pushTowardsInvalid(model.tokenizer, model.tokenizer.encode(target));
+    f.useProcessor(pushTowardsInvalid(model.tokenizer, model.tokenizer.encode(target)));
     const r = (await client.chat.completions.create({
       model: 'tiny',
       messages: [{ role: 'user', content: 'Describe Ada.' }],

@@ -7,33 +7,25 @@
 import OpenAI from 'openai';
 import { z } from 'zod';
 
-import { createServer, InvalidArgumentError, loadModel, type Model, type NemotronServer } from '../lib';
+import { InvalidArgumentError, type Model, type NemotronServer } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
 import { pushTowardsInvalid } from './helpers/constrained';
-import { postJson } from './helpers/server-fixture';
+import { postJson, startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const describeChat = sharedModelDir() ? describe : describe.skip;
 if (!sharedModelDir()) console.log('skipping tool-choice tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
 
 describeChat('required tool calls', () => {
-  let md: ChatModelDir;
+  let f: ServerFixture;
   let model: Model;
   let server: NemotronServer;
   let client: OpenAI;
-  let processor: ((logits: Float32Array, ctx: LogitsContext) => void) | undefined;
   beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
-    server = await createServer(model, { modelName: 'tiny', testHooks: { logitsProcessor: () => processor } });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    f = await startServerFixture();
+    ({ model, server, client } = f);
   });
-  afterAll(async () => {
-    await server?.close();
-    model?.dispose();
-    md?.cleanup();
-  });
+  afterAll(() => f?.close());
 
   const callJson = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]';
   /** The ids of `<TOOLCALL>` + callJson + `</TOOLCALL>`. */
@@ -135,7 +127,7 @@ describeChat('required tool calls', () => {
 
   test('server: tool_choice "required" and a named function force the call', async () => {
     for (const toolChoice of ['required', { type: 'function', function: { name: 'get_weather' } }] as const) {
-      processor = pushTowardsInvalid(model.tokenizer, callIds());
+      f.useProcessor(pushTowardsInvalid(model.tokenizer, callIds()));
       const r = await client.chat.completions.create({
         model: 'tiny',
         messages: [{ role: 'user', content: 'Weather in Paris?' }],

@@ -328,6 +328,28 @@ int32_t draw(const Scratch& s, int64_t n, RngState& rng) {
   return s.ids[n - 1];  // rounding left x >= 0: the last candidate, as in JS
 }
 
+// Runs sample(index, job) for every job, in parallel on the pool when given; a
+// job that throws gets id -1 and the message, the others are unaffected.
+template <class Sample>
+void run_jobs(std::vector<SampleJob>& jobs, ThreadPool* pool, Sample sample) {
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      SampleJob& j = jobs[static_cast<size_t>(i)];
+      try {
+        j.id = sample(static_cast<size_t>(i), j);
+      } catch (const std::exception& e) {
+        j.id = -1;
+        j.error = e.what();
+      }
+    }
+  };
+  const int64_t n = static_cast<int64_t>(jobs.size());
+  if (pool && n > 1)
+    pool->parallel_for(n, 1, run);
+  else
+    run(0, n);
+}
+
 }  // namespace
 
 RngState Rng::seeded(uint32_t seed) {
@@ -469,24 +491,11 @@ void sample_rows_in(Backend& backend, float* logits, int64_t rows, int64_t vocab
   std::vector<RowCandidates> found;
   if (!queries.empty()) backend.candidates(logits, vocab, queries, found);
 
-  auto finish = [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      SampleJob& j = jobs[static_cast<size_t>(i)];
-      try {
-        const int64_t q = query_of[static_cast<size_t>(i)];
-        j.id = q >= 0 ? sample_from_candidates(found[static_cast<size_t>(q)], vocab, j.params)
-                      : sample_token(full_rows[static_cast<size_t>(i)].data(), vocab, j.params);
-      } catch (const std::exception& e) {
-        j.id = -1;
-        j.error = e.what();
-      }
-    }
-  };
-  const int64_t n = static_cast<int64_t>(jobs.size());
-  if (pool && n > 1)
-    pool->parallel_for(n, 1, finish);
-  else
-    finish(0, n);
+  run_jobs(jobs, pool, [&](size_t i, SampleJob& j) {
+    const int64_t q = query_of[i];
+    return q >= 0 ? sample_from_candidates(found[static_cast<size_t>(q)], vocab, j.params)
+                  : sample_token(full_rows[i].data(), vocab, j.params);
+  });
 }
 
 void sample_candidates(const float* logits, int64_t vocab, const SamplingParams& p, std::vector<int32_t>& ids,
@@ -498,22 +507,7 @@ void sample_candidates(const float* logits, int64_t vocab, const SamplingParams&
 }
 
 void sample_rows(const float* logits, int64_t vocab, std::vector<SampleJob>& jobs, ThreadPool* pool) {
-  auto run = [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      SampleJob& j = jobs[static_cast<size_t>(i)];
-      try {
-        j.id = sample_token(logits + j.row * vocab, vocab, j.params);
-      } catch (const std::exception& e) {
-        j.id = -1;
-        j.error = e.what();
-      }
-    }
-  };
-  const int64_t n = static_cast<int64_t>(jobs.size());
-  if (pool && n > 1)
-    pool->parallel_for(n, 1, run);
-  else
-    run(0, n);
+  run_jobs(jobs, pool, [&](size_t, SampleJob& j) { return sample_token(logits + j.row * vocab, vocab, j.params); });
 }
 
 void js_exp_in_place(double* x, int64_t n) {

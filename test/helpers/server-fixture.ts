@@ -18,6 +18,8 @@ export interface ServerFixture {
   client: OpenAI;
   /** Set per test: gives each generated choice its logits processor (undefined = free sampling). */
   script: { current?: ScriptFactory };
+  /** The same logits processor for every generation from now on (undefined = free sampling). */
+  useProcessor(p?: (logits: Float32Array, ctx: LogitsContext) => void): void;
   start(options?: CreateServerOptions): Promise<NemotronServer>;
   close(): Promise<void>;
 }
@@ -40,6 +42,9 @@ export async function startServerFixture(): Promise<ServerFixture> {
     server,
     client,
     script,
+    useProcessor: (p) => {
+      script.current = p && (() => p);
+    },
     start,
     close: async () => {
       await Promise.all(extra.map((s) => s.close()));
