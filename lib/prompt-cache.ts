@@ -162,6 +162,7 @@ export class PromptCache {
 
   /** Snapshots `seq` (which holds exactly `tokens`) if memory allows now; else goes without. */
   private async keep(seq: Sequence, tokens: Int32Array): Promise<void> {
+    if (this.find(tokens)) return; // (a concurrent request with the same prefix kept it meanwhile)
     let snapshot: Sequence;
     try {
       snapshot = await seq.clone({ contextSize: tokens.length });

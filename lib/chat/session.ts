@@ -186,7 +186,7 @@ export class ChatSession {
       throw new InvalidArgumentError("send: toolChoice 'required' needs tools (session or send option)");
     const schema = typeof opts.responseFormat === 'object' ? compileSchema(opts.responseFormat.schema) : undefined;
     if (opts.toolChoice === 'required' && opts.responseFormat !== undefined && opts.responseFormat !== 'text')
-      throw new InvalidArgumentError("send: toolChoice 'required' and responseFormat 'json' cannot be combined");
+      throw new InvalidArgumentError("send: toolChoice 'required' and a JSON responseFormat cannot be combined");
     for (let round = 0; ; round++) {
       const reply = await this.turn(newMessages, round === 0 ? opts : { ...opts, toolChoice: 'auto' }, registry, schema);
       const runnable = reply.finishReason === 'toolCalls' && reply.toolCalls.every((c) => !c.error && tools[c.name]?.handler);
