@@ -157,7 +157,7 @@ describeServer('OpenAI-compatible server', () => {
     expect((second as any).choices[0].message.content).toBe('It is sunny.');
     expect((second as any).choices[0].finish_reason).toBe('stop');
 
-    // streamed: the call arrives as a tool_calls delta with index, id and JSON arguments
+    // streamed: the call's id and name arrive first, then its arguments piece by piece as they are generated
     f.script.current = () => forceIds([...call, eot()]);
     const stream = await f.client.chat.completions.create({ ...base, messages: user('Weather?'), stream: true } as never);
     const deltas: any[] = [];
@@ -166,9 +166,12 @@ describeServer('OpenAI-compatible server', () => {
       if (c.choices[0]?.delta?.tool_calls) deltas.push(...c.choices[0].delta.tool_calls);
       finish = c.choices[0]?.finish_reason ?? finish;
     }
-    expect(deltas).toHaveLength(1);
-    expect(deltas[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'get_weather' } });
-    expect(JSON.parse(deltas[0].function.arguments)).toEqual({ city: 'Paris' });
+    expect(deltas[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'get_weather', arguments: '' } });
+    expect(typeof deltas[0].id).toBe('string');
+    expect(deltas.length).toBeGreaterThan(2); // the arguments came in several pieces
+    expect(deltas.every((d) => d.index === 0)).toBe(true);
+    expect(deltas.slice(1).every((d) => d.id === undefined && d.function.name === undefined)).toBe(true);
+    expect(JSON.parse(deltas.map((d) => d.function.arguments).join(''))).toEqual({ city: 'Paris' });
     expect(finish).toBe('tool_calls');
   });
 

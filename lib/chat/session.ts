@@ -98,6 +98,8 @@ export const sendOptionsSchema = samplingOptionsSchema
     onText: fnOption().optional(),
     onToken: fnOption().optional(),
     onToolCall: fnOption().optional(),
+    /** A tool call as it is generated: `{ index, name }` once its name is complete, then `{ index, arguments }` pieces of its JSON. */
+    onToolCallDelta: fnOption().optional(),
     onLogprobs: fnOption().optional(),
     /** Report the log-probability of each answer token in reply.logprobs (and onLogprobs). */
     logprobs: z.boolean().optional(),
@@ -435,6 +437,7 @@ export class ChatSession {
       onText: opts.onText,
       onToken: opts.onToken,
       onToolCall: opts.onToolCall,
+      onToolCallDelta: opts.onToolCallDelta,
       logitsProcessor: opts.logitsProcessor,
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
       // (a strict call the model starts itself: the constraint takes over from its <TOOLCALL> token)

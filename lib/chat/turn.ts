@@ -12,6 +12,7 @@ import { tokenLogprob, type TokenLogprob } from './logprobs';
 import type { Sampler } from './sampling';
 import { StreamSplitter } from './stream-splitter';
 import { ThinkingController, type ThinkingBudget } from './thinking';
+import { ToolCallStreamer, type ToolCallDelta } from './tool-call-stream';
 import { parseToolCalls, type InvalidToolCall } from './tool-calls';
 import type { ToolCall, ToolRegistry } from './tools';
 import type { Tokenizer } from './tokenizer';
@@ -30,6 +31,11 @@ export interface TurnCallbacks {
   onText?: (text: string) => void;
   onToken?: (id: number, channel: Channel) => void;
   onToolCall?: (call: ToolCall) => void;
+  /**
+   * A tool call as it is generated: its name once complete, then its arguments' JSON text piece by piece
+   * (calls numbered 0, 1, ... in the block, as onToolCall then delivers them parsed and validated).
+   */
+  onToolCallDelta?: (delta: ToolCallDelta) => void;
   /** With `logprobs`: the log-probability (and top alternatives) of each sampled token, before its text is emitted. */
   onLogprobs?: (entry: TokenLogprob, channel: Channel) => void;
   /** Advanced: edit the logits in place before each sampling step (constrained decoding, tests). */
@@ -100,6 +106,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   let text = '';
   let answerStarted = false; // leading whitespace after "</think>" is not part of the answer
   let toolBlock: string | null = null; // raw text of a <TOOLCALL> block being captured
+  let toolStream: ToolCallStreamer | undefined; // its calls as they arrive (onToolCallDelta)
+  let toolStreamed = 0; // how much of toolBlock the streamer has seen
   const toolCalls: ToolCall[] = [];
   const invalid: InvalidToolCall[] = [];
   let stopped = false;
@@ -133,6 +141,11 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     if (toolBlock !== null) {
       toolBlock += chunk;
       const end = toolBlock.indexOf(TOOLCALL_CLOSE);
+      if (toolStream) {
+        const upTo = end < 0 ? toolBlock.length : end;
+        for (const d of toolStream.push(toolBlock.slice(toolStreamed, upTo))) input.onToolCallDelta!(d);
+        toolStreamed = upTo;
+      }
       if (end < 0) return;
       const rest = toolBlock.slice(end + TOOLCALL_CLOSE.length);
       finishToolBlock(toolBlock.slice(0, end));
@@ -159,6 +172,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
         if (rest) route(rest);
       } else if (p.marker === TOOLCALL_OPEN) {
         toolBlock = '';
+        toolStream = input.onToolCallDelta ? new ToolCallStreamer() : undefined;
+        toolStreamed = 0;
         if (rest) route(rest);
       } else {
         stopped = true; // a stop string: neither it nor anything after it is output

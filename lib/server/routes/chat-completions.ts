@@ -11,6 +11,7 @@ import type { TokenLogprob } from '../../chat/logprobs';
 import type { ChatReply, SendOptions } from '../../chat/session';
 import { checkModel, type ServerContext } from '../context';
 import { streamInSlot } from '../stream-slot';
+import { ToolCallRelay } from '../tool-call-relay';
 import {
   choiceMessage,
   choiceSeed,
@@ -19,14 +20,13 @@ import {
   nowSeconds,
   openAILogprobs,
   planChat,
-  toOpenAIToolCall,
   usageOf,
   type ChatPlan,
 } from '../openai-mapping';
 import { chatCompletionRequest, parseBody, type ChatCompletionRequest } from '../request-schemas';
 import { SseWriter } from '../sse';
 
-type Callbacks = Pick<SendOptions, 'onReasoning' | 'onText' | 'onToolCall' | 'onLogprobs'>;
+type Callbacks = Pick<SendOptions, 'onReasoning' | 'onText' | 'onToolCall' | 'onToolCallDelta' | 'onLogprobs'>;
 
 export function registerChatCompletions(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/chat/completions', async (req, reply) => {
@@ -119,11 +119,12 @@ async function streamChat(
         if (!opened) sse.send(delta(i, { role: 'assistant', content: '' }));
         opened = true;
       };
-      let toolIndex = 0;
+      const tools = new ToolCallRelay((calls) => (open(), sse.send(delta(i, { tool_calls: calls }))));
       const r = await runChoice(ctx, req, plan, i, {
         onReasoning: (t) => (open(), sse.send(delta(i, { reasoning_content: t }))),
         onText: (t) => (open(), sse.send(delta(i, { content: t }))),
-        onToolCall: (c) => (open(), sse.send(delta(i, { tool_calls: [{ index: toolIndex++, ...toOpenAIToolCall(c) }] }))),
+        onToolCallDelta: (d) => tools.delta(d),
+        onToolCall: (c) => tools.call(c),
         onLogprobs: (e) => void pendingLogprobs.push(e),
       });
       if (signal.aborted) throw signal.reason;
