@@ -111,6 +111,22 @@ describeChat('required tool calls', () => {
     expect(brokenWithout).toBeGreaterThan(0); // without it, the same sampling writes calls that do not parse or validate
   });
 
+  test('chat.stream() yields the call as it is generated, then parsed', async () => {
+    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
+    const events: string[] = [];
+    let args = '';
+    for await (const ev of chat.stream('Weather in Paris?', { toolChoice: 'required', logitsProcessor: pushTowardsInvalid(model.tokenizer, callIds()) })) {
+      if (ev.type === 'toolCallDelta') {
+        if (ev.delta.name) events.push(`name:${ev.delta.name}`);
+        if (ev.delta.arguments) args += ev.delta.arguments;
+      } else events.push(ev.type);
+    }
+    expect(events[0]).toBe('name:get_weather');
+    expect(JSON.parse(args)).toEqual({ city: 'Paris' });
+    expect(events.slice(-2)).toEqual(['toolCall', 'done']);
+    chat.dispose();
+  });
+
   test('required without tools, or with JSON mode, is an InvalidArgumentError', async () => {
     const chat = model.createChatSession({ reasoning: 'off' });
     await expect(chat.send('hi', { toolChoice: 'required' })).rejects.toBeInstanceOf(InvalidArgumentError);

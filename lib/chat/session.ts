@@ -18,6 +18,7 @@ import { ChatTemplate, type ChatMessage } from './template';
 import { JsonConstraint } from './json-constraint';
 import { compileSchema, type SchemaNode } from './json-schema';
 import { ToolCallConstraint } from './tool-call-constraint';
+import type { ToolCallDelta } from './tool-call-stream';
 import { closingTexts, thinkingBudgetSchema, type ThinkingBudget } from './thinking';
 import type { TokenLogprob } from './logprobs';
 import type { InvalidToolCall } from './tool-calls';
@@ -137,6 +138,7 @@ export interface ChatReply {
 export type ChatEvent =
   | { type: 'reasoning'; text: string }
   | { type: 'text'; text: string }
+  | { type: 'toolCallDelta'; delta: ToolCallDelta }
   | { type: 'toolCall'; call: ToolCall }
   | { type: 'done'; reply: ChatReply };
 
@@ -207,8 +209,14 @@ export class ChatSession {
     }
   }
 
-  /** Like send(), as an async iterator of events: reasoning/text deltas, tool calls, then 'done' with the reply. */
-  stream(input: Input, options: Omit<SendOptions, 'onReasoning' | 'onText' | 'onToolCall'> = {}): AsyncIterable<ChatEvent> {
+  /**
+   * Like send(), as an async iterator of events: reasoning/text deltas, tool calls (their deltas while generated,
+   * then each parsed call), then 'done' with the reply.
+   */
+  stream(
+    input: Input,
+    options: Omit<SendOptions, 'onReasoning' | 'onText' | 'onToolCall' | 'onToolCallDelta'> = {},
+  ): AsyncIterable<ChatEvent> {
     const queue: ChatEvent[] = [];
     let wake: (() => void) | undefined;
     let failure: unknown;
@@ -222,6 +230,7 @@ export class ChatSession {
       onReasoning: (text) => push({ type: 'reasoning', text }),
       onText: (text) => push({ type: 'text', text }),
       onToolCall: (call) => push({ type: 'toolCall', call }),
+      onToolCallDelta: (delta) => push({ type: 'toolCallDelta', delta }),
     }).then(
       (reply) => push({ type: 'done', reply }),
       (err) => {
