@@ -3,7 +3,7 @@
  * client, on a tiny random-weight model. Outputs are forced where a behaviour
  * must be pinned down (test-only logits hook; random weights give arbitrary text).
  */
-import { banIds, forceIds, parseMetrics, startServerFixture, type ServerFixture } from './helpers/server-fixture';
+import { banIds, forceIds, parseMetrics, postJson, startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const describeServer = sharedModelDir() ? describe : describe.skip;
@@ -225,6 +225,43 @@ describeServer('OpenAI-compatible server', () => {
     await expect(
       f.client.chat.completions.create({ model: 'tiny', messages: user('x'), top_logprobs: 2 }),
     ).rejects.toMatchObject({ status: 400 });
+  });
+
+  test('legacy /v1/completions logprobs: the model\'s own log-softmax at each step, with offsets', async () => {
+    const prompt = 'The answer is';
+    const forced = enc(' forty two, as usual');
+    f.script.current = () => forceIds(forced);
+    const r = (await f.client.completions.create({ model: 'tiny', prompt, max_tokens: forced.length, logprobs: 2 })) as any;
+    const lp = r.choices[0].logprobs;
+    expect(r.choices[0].text).toBe(' forty two, as usual');
+    expect(lp.tokens).toHaveLength(forced.length);
+    expect(lp.tokens.join('')).toBe(r.choices[0].text);
+    // text_offset: where each token's text starts
+    let at = 0;
+    lp.tokens.forEach((t: string, i: number) => {
+      expect(lp.text_offset[i]).toBe(at);
+      at += t.length;
+    });
+    // independently: log-softmax of the logits the model gives at each position (evaluate = one prefill);
+    // the hook forced the tokens, the logprobs are still the model's own
+    const promptIds = f.model.tokenizer.encode(prompt);
+    const V = f.model.vocabSize;
+    const logits = await f.model.evaluate([...promptIds, ...forced]);
+    for (let i = 0; i < forced.length; i++) {
+      const row = logits.subarray((promptIds.length - 1 + i) * V, (promptIds.length + i) * V);
+      let max = -Infinity;
+      for (const x of row) max = Math.max(max, x);
+      let z = 0;
+      for (const x of row) z += Math.exp(x - max);
+      expect(lp.token_logprobs[i]).toBeCloseTo(row[forced[i]] - max - Math.log(z), 3);
+      const top = Object.values(lp.top_logprobs[i]) as number[];
+      expect(top.length).toBeGreaterThanOrEqual(1); // (two alternatives, fewer if their texts coincide)
+      expect(top[0]).toBeCloseTo(-Math.log(z), 3); // the most likely token's logprob
+      expect(lp.token_logprobs[i]).toBeLessThanOrEqual(top[0] + 1e-6);
+    }
+    const bad = await postJson(`${f.server.url}/v1/completions`, { model: 'tiny', prompt, logprobs: 2, stream: true });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.param).toBe('logprobs');
   });
 
   test('N=4 concurrent streams complete with the same text as solo runs', async () => {

@@ -4,6 +4,7 @@
  * start of a stop string is held back until decided).
  */
 import { IncrementalDetokenizer } from '../chat/detokenizer';
+import { tokenLogprob, type TokenLogprob } from '../chat/logprobs';
 import { Sampler, type SamplingOptions } from '../chat/sampling';
 import { nativeSamplingEnabled, type LogitsContext } from '../chat/turn';
 import type { Model } from '../model';
@@ -17,6 +18,8 @@ export interface GenerateTextOptions {
   signal: AbortSignal;
   onText?: (text: string) => void;
   logitsProcessor?: (logits: Float32Array, ctx: LogitsContext) => void;
+  /** Report each generated token's log-probability with this many alternatives (the decode steps then sample in JS). */
+  logprobs?: number;
 }
 
 export interface GeneratedText {
@@ -25,6 +28,8 @@ export interface GeneratedText {
   completionTokens: number;
   /** Prompt tokens a prompt-cache snapshot supplied (not computed). */
   cachedTokens: number;
+  /** With the `logprobs` option: every generated token, and where its text starts in `text`. */
+  logprobs?: Array<TokenLogprob & { offset: number }>;
   decodeMs: number;
 }
 
@@ -56,7 +61,13 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
     let logits = cached ? cached.logits : await seq.prefill(o.promptIds);
     // Without a logits processor the decode steps sample natively (same tokens):
     // each brings back the next id instead of the logits.
-    const sampleNatively = nativeSamplingEnabled() && !o.logitsProcessor;
+    const sampleNatively = nativeSamplingEnabled() && !o.logitsProcessor && o.logprobs === undefined;
+    const logprobs: GeneratedText['logprobs'] = o.logprobs !== undefined ? [] : undefined;
+    const utf8 = new TextDecoder();
+    const describe = (t: number) => {
+      const bytes = tok.tokenBytes(t);
+      return { token: utf8.decode(bytes), bytes: [...bytes] };
+    };
     let next: number | undefined;
     const t0 = performance.now();
     const emitUpTo = (end: number) => {
@@ -70,6 +81,7 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
         break;
       }
       let id: number;
+      const modelLogits = logits; // before the processor: logprobs describe the model's distribution
       if (next !== undefined) {
         id = next;
         next = undefined;
@@ -85,6 +97,7 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
         break;
       }
       generated.push(id);
+      if (logprobs) logprobs.push({ ...tokenLogprob(modelLogits, id, o.logprobs!, describe), offset: text.length });
       const searchFrom = Math.max(0, text.length - holdBack);
       text += detok.push(id);
       const at = firstStop(text, o.stop, searchFrom);
@@ -106,6 +119,8 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
       finishReason,
       completionTokens: generated.length,
       cachedTokens: cached?.reusedTokens ?? 0,
+      // (tokens wholly after a stop string's cut produced no output)
+      ...(logprobs ? { logprobs: logprobs.filter((l) => l.offset < text.length) } : {}),
       decodeMs: performance.now() - t0,
     };
   } finally {

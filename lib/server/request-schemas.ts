@@ -84,7 +84,8 @@ export const completionRequest = z.object({
   prompt: z.union([z.string(), z.array(z.string()).length(1), z.array(z.number().int().min(0)).min(1)]),
   ...sampling,
   echo: z.boolean().nullish(),
-  logprobs: z.number().int().nullish(),
+  /** Legacy logprobs: this many alternatives per token (0-5), or null. */
+  logprobs: z.number().int().min(0).max(5).nullish(),
   best_of: z.number().int().nullish(),
   suffix: z.string().nullish(),
 });

@@ -16,7 +16,8 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
   app.post('/v1/completions', async (req, reply) => {
     const body = parseBody(completionRequest, req.body);
     checkModel(ctx, body.model);
-    if (body.logprobs != null) throw unsupported('logprobs', 'logprobs');
+    if (body.logprobs != null && body.stream) throw unsupported('logprobs', 'logprobs with stream');
+    if (body.logprobs != null && body.echo) throw unsupported('logprobs', 'logprobs with echo');
     if (body.best_of != null && body.best_of > 1) throw unsupported('best_of', 'best_of > 1');
     if (body.suffix) throw unsupported('suffix', 'suffix');
 
@@ -41,6 +42,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         signal,
         onText,
         logitsProcessor: ctx.testHooks?.logitsProcessor?.({ route: 'completions', body: req.body as Record<string, unknown>, choice: index }),
+        ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
       }).then((g) => {
         ctx.metrics.countGeneration(promptIds.length - g.cachedTokens, g.completionTokens, g.decodeMs);
         return g;
@@ -56,7 +58,12 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         prompt_tokens_details: { cached_tokens: gs[0]?.cachedTokens ?? 0 },
       };
     };
-    const choice = (index: number, text: string, finish: string | null) => ({ index, text, logprobs: null, finish_reason: finish });
+    const choice = (index: number, text: string, finish: string | null, g?: GeneratedText) => ({
+      index,
+      text,
+      logprobs: g?.logprobs ? legacyLogprobs(g.logprobs) : null,
+      finish_reason: finish,
+    });
 
     if (!body.stream) {
       const release = await ctx.scheduler.acquire(signal);
@@ -72,7 +79,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         object: 'text_completion',
         created,
         model: ctx.modelName,
-        choices: gs.map((g, i) => choice(i, echo + g.text, g.finishReason)),
+        choices: gs.map((g, i) => choice(i, echo + g.text, g.finishReason, g)),
         usage: usage(gs),
       };
     }
@@ -100,4 +107,14 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
       if (includeUsage) sse.send(chunk([], usage(gs)));
     });
   });
+}
+
+/** The legacy completions `logprobs` object: tokens, their logprobs, the top alternatives and text offsets. */
+function legacyLogprobs(entries: NonNullable<GeneratedText['logprobs']>) {
+  return {
+    tokens: entries.map((e) => e.token),
+    token_logprobs: entries.map((e) => e.logprob),
+    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((t) => [t.token, t.logprob]))),
+    text_offset: entries.map((e) => e.offset),
+  };
 }
