@@ -120,8 +120,12 @@ describeBuilt('bench:e2e (native, CPU, bench-mid)', () => {
       '--decode-steps', '2',
       '--warmup-steps', '0',
       '--stream-prompt', '4',
+      '--temperature', '0.8', // (decode steps sample with temperature + top-p: the candidate search path)
     ]);
     expect(second.stdout).toContain('reusing it');
+    expect(second.stdout).toContain('temperature + top-p 0.95');
+    expect(second.report.options.temperature).toBe(0.8);
+    expect(positive(second.report.decode[0].tokens_per_s)).toBe(true);
     expect(second.report.model.checkpoint_written).toBe(false);
     expect(positive(second.report.prefill[0].tokens_per_s)).toBe(true);
     expect(second.report.prefill[1]).toMatchObject({ tokens: 9000, status: 'skipped' });

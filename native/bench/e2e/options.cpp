@@ -30,6 +30,7 @@ void usage(FILE* f) {
                "  --decode-steps N          timed decode steps per measurement (GPU 128; CPU 32)\n"
                "  --warmup-steps N          untimed steps before each decode measurement (2)\n"
                "  --stream-prompt N         prompt tokens per stream in the batched phase (16)\n"
+               "  --temperature T           decode sampling: 0 = greedy (default), else T with top-p 0.95\n"
                "  --max-batch-tokens N      prefill chunk size of the engine (512)\n"
                "  --threads N               CPU threads (default all cores)\n"
                "  --seed N                  random weights seed (1234)\n"
@@ -96,7 +97,7 @@ bool parse_options(int argc, char** argv, BenchOptions* o, int* exit_code) {
                                           "--device",         "--prefill",        "--decode-context",
                                           "--streams",        "--decode-steps",   "--warmup-steps",
                                           "--stream-prompt",  "--max-batch-tokens", "--threads",
-                                          "--seed",           "--json"};
+                                          "--seed",           "--json",           "--temperature"};
     bool known = false;
     for (const char* k : kValued) known = known || a == k;
     if (!known) return bad("unknown option " + a);
@@ -131,6 +132,11 @@ bool parse_options(int argc, char** argv, BenchOptions* o, int* exit_code) {
     } else if (a == "--warmup-steps") {
       if (!parse_int(v, 0, 1000, &n)) return bad("--warmup-steps expects 0..1000");
       o->warmup_steps = static_cast<int>(n);
+    } else if (a == "--temperature") {
+      char* end = nullptr;
+      const double t = std::strtod(v, &end);
+      if (end == v || *end != '\0' || !(t >= 0 && t <= 10)) return bad("--temperature expects 0..10");
+      o->temperature = t;
     } else if (a == "--stream-prompt") {
       if (!parse_int(v, 1, kMaxLen, &n)) return bad("--stream-prompt expects a positive length");
       o->stream_prompt = n;

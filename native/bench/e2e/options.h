@@ -18,6 +18,7 @@ struct BenchOptions {
   int decode_steps = 0;                                   // 0 = device default
   int warmup_steps = 2;
   int64_t stream_prompt = 16;  // prompt tokens of each stream in the batched phase
+  double temperature = 0;      // decode sampling: 0 = greedy (argmax only); else with top-p 0.95 (candidate search)
   int64_t max_batch_tokens = 512;  // the engine's (and loadModel's) default
   int threads = 0;                 // CPU threads, 0 = all cores
   uint64_t seed = 1234;

@@ -104,12 +104,12 @@ void print_not_run(const char* lead, const Outcome& o) {
 }
 
 // Untimed steps, then `steps` timed ones; every step decodes one token for each
-// sequence in one Engine::decode_sampled call with greedy sampling, as the Node
-// addon runs a batched step: sampled where the logits are, so only ids reach
-// the host. Returns each step's seconds. The first step (a warm-up one unless
+// sequence in one Engine::decode_sampled call, greedy (temperature 0) or at
+// `temperature` with top-p 0.95, as the Node addon runs a batched step: sampled
+// where the logits are, so only ids (or candidates) reach the host. Returns each step's seconds. The first step (a warm-up one unless
 // warmup is 0) also copies every row's logits to `logits`, for the finiteness check.
 std::vector<double> timed_decode(Engine& e, const std::vector<SequenceState*>& seqs, int warmup, int steps,
-                                 std::vector<float>& logits, uint64_t position) {
+                                 double temperature, std::vector<float>& logits, uint64_t position) {
   const int64_t vocab = e.config().vocab_size;
   std::vector<DecodeItem> items(seqs.size());
   std::vector<SampleJob> jobs(seqs.size());
@@ -121,7 +121,11 @@ std::vector<double> timed_decode(Engine& e, const std::vector<SequenceState*>& s
       items[i] = {seqs[i], token_at(i + 1000, position + s, vocab)};
       jobs[i] = SampleJob{};
       jobs[i].row = static_cast<int64_t>(i);
-      jobs[i].params.temperature = 0;
+      jobs[i].params.temperature = temperature;
+      if (temperature > 0) {
+        jobs[i].params.top_p = 0.95;
+        jobs[i].params.rng = Rng::seeded(static_cast<uint32_t>(i + 1));
+      }
     }
     const double t0 = now_s();
     e.decode_sampled(items, jobs, s == 0 ? all_rows : std::vector<int64_t>{}, logits.data(), nullptr);
@@ -226,7 +230,7 @@ std::vector<DecodeResult> run_decode(PhaseContext& ctx) {
       const double t0 = now_s();
       e.prefill(*seq, tokens.data(), c, false, logits.data());
       r.prefill_ms = (now_s() - t0) * 1e3;
-      const auto times = timed_decode(e, {seq.get()}, o.warmup_steps, o.decode_steps, logits, c);
+      const auto times = timed_decode(e, {seq.get()}, o.warmup_steps, o.decode_steps, o.temperature, logits, c);
       r.logits_finite = all_finite(logits);
       ctx.memory.sample("decode @" + std::to_string(c));
       r.ms_per_step = mean(times) * 1e3;
@@ -258,9 +262,10 @@ std::vector<StreamsResult> run_streams(PhaseContext& ctx) {
   std::vector<StreamsResult> out;
   std::printf(
       "\nbatched decode: N streams with a %lld-token prompt each, then %d timed steps (+%d warm-up) of one\n"
-      "Engine::decode_sampled call with N items (greedy, sampled where the logits are); a step's time is\n"
+      "Engine::decode_sampled call with N items (%s, sampled where the logits are); a step's time is\n"
       "every stream's inter-token latency\n",
-      static_cast<long long>(o.stream_prompt), o.decode_steps, o.warmup_steps);
+      static_cast<long long>(o.stream_prompt), o.decode_steps, o.warmup_steps,
+      o.temperature > 0 ? "temperature + top-p 0.95" : "greedy");
   std::printf("  %8s  %12s  %12s  %9s  %8s  %8s  %8s\n", "streams", "agg tok/s", "tok/s/strm", "mean ms", "p50 ms",
               "p90 ms", "scaling");
   std::fflush(stdout);
@@ -288,7 +293,7 @@ std::vector<StreamsResult> run_streams(PhaseContext& ctx) {
         const auto tokens = prompt_tokens(static_cast<uint64_t>(100 + i), o.stream_prompt, vocab);
         e.prefill(*seqs.back(), tokens.data(), o.stream_prompt, false, logits.data());
       }
-      const auto times = timed_decode(e, seqs, o.warmup_steps, o.decode_steps, logits, o.stream_prompt);
+      const auto times = timed_decode(e, seqs, o.warmup_steps, o.decode_steps, o.temperature, logits, o.stream_prompt);
       r.logits_finite = all_finite(logits);
       ctx.memory.sample("batched decode x" + std::to_string(n));
       double sum = 0;

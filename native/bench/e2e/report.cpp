@@ -193,7 +193,7 @@ JsonOut build_report(const RunInfo& info, const BenchOptions& o, const Engine& e
   opts.flag("quick", o.quick).num("threads", engine.threads());
   opts.num("max_batch_tokens", static_cast<double>(o.max_batch_tokens));
   opts.num("decode_steps", o.decode_steps).num("warmup_steps", o.warmup_steps);
-  opts.num("stream_prompt", static_cast<double>(o.stream_prompt));
+  opts.num("stream_prompt", static_cast<double>(o.stream_prompt)).num("temperature", o.temperature);
   opts.put("prefill", int_array(o.prefill)).put("decode_context", int_array(o.decode_context));
   opts.put("streams", int_array(o.streams));
   doc.put("options", opts);
