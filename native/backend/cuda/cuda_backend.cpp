@@ -277,10 +277,12 @@ class CudaBackend final : public Backend {
     const int64_t words = cuda::candidate_mask_words(vocab);
     std::vector<cuda::DevCandidateQuery> dq(nq);
     int64_t first_row = queries[0].row, last_row = queries[0].row;
+    bool any_collect = false;
     for (size_t i = 0; i < nq; ++i) {
       dq[i] = cuda::DevCandidateQuery{queries[i].row, queries[i].floor_offset, queries[i].collect ? 1 : 0, 0};
       first_row = std::min(first_row, queries[i].row);
       last_row = std::max(last_row, queries[i].row);
+      any_collect = any_collect || queries[i].collect;
     }
     const void* dev_q = queries_.put(dq.data(), nq * sizeof(dq[0]), stream_, "candidate queries upload");
     auto* heads = static_cast<cuda::CandidateHead*>(scratch(heads_, nq * sizeof(cuda::CandidateHead)));
@@ -292,9 +294,10 @@ class CudaBackend final : public Backend {
     auto* host_masks = static_cast<uint32_t*>(masks_host_.get(nq * static_cast<size_t>(words) * sizeof(uint32_t)));
     cuda::check(cudaMemcpyAsync(host_heads, heads, nq * sizeof(cuda::CandidateHead), cudaMemcpyDeviceToHost, stream_),
                 "candidate heads copy");
-    cuda::check(cudaMemcpyAsync(host_masks, masks, nq * static_cast<size_t>(words) * sizeof(uint32_t),
-                                cudaMemcpyDeviceToHost, stream_),
-                "candidate masks copy");
+    if (any_collect)  // (an all-greedy step needs only the heads: 16 bytes a row)
+      cuda::check(cudaMemcpyAsync(host_masks, masks, nq * static_cast<size_t>(words) * sizeof(uint32_t),
+                                  cudaMemcpyDeviceToHost, stream_),
+                  "candidate masks copy");
     cuda::check(cudaStreamSynchronize(stream_), "sampling");
 
     int64_t widest = 0;
