@@ -259,9 +259,42 @@ describeServer('OpenAI-compatible server', () => {
       expect(top[0]).toBeCloseTo(-Math.log(z), 3); // the most likely token's logprob
       expect(lp.token_logprobs[i]).toBeLessThanOrEqual(top[0] + 1e-6);
     }
-    const bad = await postJson(`${f.server.url}/v1/completions`, { model: 'tiny', prompt, logprobs: 2, stream: true });
-    expect(bad.status).toBe(400);
-    expect(bad.json.error.param).toBe('logprobs');
+    // streamed: each chunk carries the entries of the tokens whose text starts in it; together, the same
+    f.script.current = () => forceIds(forced);
+    const stream = await f.client.completions.create({ model: 'tiny', prompt, max_tokens: forced.length, logprobs: 2, stream: true });
+    const tokens: string[] = [];
+    const tokenLogprobs: number[] = [];
+    const offsets: number[] = [];
+    for await (const c of stream as any) {
+      const l = c.choices[0]?.logprobs;
+      if (!l) continue;
+      tokens.push(...l.tokens);
+      tokenLogprobs.push(...l.token_logprobs);
+      offsets.push(...l.text_offset);
+    }
+    expect(tokens).toEqual(lp.tokens);
+    expect(tokenLogprobs).toEqual(lp.token_logprobs);
+    expect(offsets).toEqual(lp.text_offset);
+
+    // echo: the prompt's tokens first (the first has no logprob), then the generated ones, offsets into the whole text
+    f.script.current = () => forceIds(forced);
+    const e = (await f.client.completions.create({ model: 'tiny', prompt, max_tokens: forced.length, logprobs: 1, echo: true })) as any;
+    const el = e.choices[0].logprobs;
+    expect(e.choices[0].text).toBe(prompt + ' forty two, as usual');
+    expect(el.tokens).toHaveLength(promptIds.length + forced.length);
+    expect(el.token_logprobs[0]).toBeNull();
+    expect(el.top_logprobs[0]).toBeNull();
+    expect(el.tokens.join('')).toBe(e.choices[0].text);
+    for (let i = 1; i < promptIds.length; i++) {
+      const row = logits.subarray((i - 1) * V, i * V);
+      let max = -Infinity;
+      for (const x of row) max = Math.max(max, x);
+      let z = 0;
+      for (const x of row) z += Math.exp(x - max);
+      expect(el.token_logprobs[i]).toBeCloseTo(row[promptIds[i]] - max - Math.log(z), 3);
+    }
+    expect(el.token_logprobs.slice(promptIds.length)).toEqual(lp.token_logprobs);
+    expect(el.text_offset.slice(promptIds.length)).toEqual(lp.text_offset.map((o: number) => o + prompt.length));
   });
 
   test('N=4 concurrent streams complete with the same text as solo runs', async () => {

@@ -16,7 +16,8 @@ export interface GenerateTextOptions {
   sampling: SamplingOptions;
   stop: string[];
   signal: AbortSignal;
-  onText?: (text: string) => void;
+  /** Streamed text, with the logprobs of the tokens whose text starts in it (when `logprobs` is set). */
+  onText?: (text: string, logprobs?: Array<TokenLogprob & { offset: number }>) => void;
   logitsProcessor?: (logits: Float32Array, ctx: LogitsContext) => void;
   /** Report each generated token's log-probability with this many alternatives (the decode steps then sample in JS). */
   logprobs?: number;
@@ -70,8 +71,17 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
     };
     let next: number | undefined;
     const t0 = performance.now();
+    let logprobsSent = 0; // entries of `logprobs` already passed to onText
     const emitUpTo = (end: number) => {
-      if (end > emitted) o.onText?.(text.slice(emitted, end));
+      if (end <= emitted) return;
+      let chunkLogprobs: GeneratedText['logprobs'];
+      if (logprobs) {
+        let n = logprobsSent;
+        while (n < logprobs.length && logprobs[n].offset < end) n++;
+        chunkLogprobs = logprobs.slice(logprobsSent, n);
+        logprobsSent = n;
+      }
+      o.onText?.(text.slice(emitted, end), chunkLogprobs);
       emitted = Math.max(emitted, end);
     };
 

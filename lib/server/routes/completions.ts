@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { checkModel, type ServerContext } from '../context';
 import { badRequest, unsupported } from '../errors';
 import { streamInSlot } from '../stream-slot';
+import { tokenLogprob, type TokenLogprob } from '../../chat/logprobs';
 import { generateText, type GeneratedText } from '../generate-text';
 import { choiceSeed, newId, nowSeconds, samplingOf } from '../openai-mapping';
 import { completionRequest, parseBody } from '../request-schemas';
@@ -16,8 +17,6 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
   app.post('/v1/completions', async (req, reply) => {
     const body = parseBody(completionRequest, req.body);
     checkModel(ctx, body.model);
-    if (body.logprobs != null && body.stream) throw unsupported('logprobs', 'logprobs with stream');
-    if (body.logprobs != null && body.echo) throw unsupported('logprobs', 'logprobs with echo');
     if (body.best_of != null && body.best_of > 1) throw unsupported('best_of', 'best_of > 1');
     if (body.suffix) throw unsupported('suffix', 'suffix');
 
@@ -32,7 +31,9 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
     const signal = req.generationSignal;
     const id = newId('cmpl');
     const created = nowSeconds();
-    const run = (index: number, onText?: (t: string) => void) => {
+    // echo + logprobs: the prompt's own tokens too (the first has no logprob), from one all-positions prefill
+    const promptLogprobs = body.echo && body.logprobs != null ? await promptTokenLogprobs(ctx, promptIds, body.logprobs) : undefined;
+    const run = (index: number, onText?: (t: string, lp?: GeneratedText['logprobs']) => void) => {
       const seed = choiceSeed(body.seed ?? undefined, index);
       return generateText(ctx.model, {
         promptIds,
@@ -58,12 +59,15 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         prompt_tokens_details: { cached_tokens: gs[0]?.cachedTokens ?? 0 },
       };
     };
-    const choice = (index: number, text: string, finish: string | null, g?: GeneratedText) => ({
+    const choice = (index: number, text: string, finish: string | null, lp?: LegacyEntry[]) => ({
       index,
       text,
-      logprobs: g?.logprobs ? legacyLogprobs(g.logprobs) : null,
+      logprobs: lp ? legacyLogprobs(lp) : null,
       finish_reason: finish,
     });
+    /** A choice's generated-token entries, after the echoed prompt's when there is one. */
+    const entries = (g: GeneratedText) =>
+      g.logprobs ? [...(promptLogprobs ?? []), ...g.logprobs.map((e) => fromTokenLogprob(e, echo.length))] : undefined;
 
     if (!body.stream) {
       const release = await ctx.scheduler.acquire(signal);
@@ -79,7 +83,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         object: 'text_completion',
         created,
         model: ctx.modelName,
-        choices: gs.map((g, i) => choice(i, echo + g.text, g.finishReason, g)),
+        choices: gs.map((g, i) => choice(i, echo + g.text, g.finishReason, entries(g))),
         usage: usage(gs),
       };
     }
@@ -98,8 +102,8 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
     await streamInSlot(ctx, signal, sse, async () => {
       const gs: GeneratedText[] = [];
       for (let i = 0; i < n; i++) {
-        if (echo) sse.send(chunk([choice(i, echo, null)]));
-        const g = await run(i, (t) => sse.send(chunk([choice(i, t, null)])));
+        if (echo) sse.send(chunk([choice(i, echo, null, promptLogprobs)]));
+        const g = await run(i, (t, lp) => sse.send(chunk([choice(i, t, null, lp?.map((e) => fromTokenLogprob(e, echo.length)))])));
         if (signal.aborted) throw signal.reason;
         sse.send(chunk([choice(i, '', g.finishReason)]));
         gs.push(g);
@@ -109,12 +113,45 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
   });
 }
 
+/** One token of the legacy completions `logprobs` object. */
+interface LegacyEntry {
+  token: string;
+  logprob: number | null; // null: the prompt's first token (nothing predicts it)
+  top: Record<string, number> | null;
+  offset: number; // where the token's text starts in the choice's text
+}
+
+function fromTokenLogprob(e: TokenLogprob & { offset: number }, shift: number): LegacyEntry {
+  return { token: e.token, logprob: e.logprob, top: Object.fromEntries(e.top.map((t) => [t.token, t.logprob])), offset: e.offset + shift };
+}
+
 /** The legacy completions `logprobs` object: tokens, their logprobs, the top alternatives and text offsets. */
-function legacyLogprobs(entries: NonNullable<GeneratedText['logprobs']>) {
+function legacyLogprobs(entries: LegacyEntry[]) {
   return {
     tokens: entries.map((e) => e.token),
     token_logprobs: entries.map((e) => e.logprob),
-    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((t) => [t.token, t.logprob]))),
+    top_logprobs: entries.map((e) => e.top),
     text_offset: entries.map((e) => e.offset),
   };
+}
+
+/** Logprobs of the prompt's tokens under the model (echo + logprobs): one prefill that returns every position. */
+async function promptTokenLogprobs(ctx: ServerContext, ids: number[], top: number): Promise<LegacyEntry[]> {
+  const tok = ctx.model.tokenizer;
+  const V = ctx.model.vocabSize;
+  const logits = await ctx.model.evaluate(ids);
+  const utf8 = new TextDecoder();
+  const describe = (t: number) => {
+    const bytes = tok.tokenBytes(t);
+    return { token: utf8.decode(bytes), bytes: [...bytes] };
+  };
+  const out: LegacyEntry[] = [];
+  let offset = 0;
+  ids.forEach((id, i) => {
+    const token = describe(id).token;
+    if (i === 0) out.push({ token, logprob: null, top: null, offset });
+    else out.push(fromTokenLogprob({ ...tokenLogprob(logits.subarray((i - 1) * V, i * V), id, top, describe), offset }, 0));
+    offset += token.length;
+  });
+  return out;
 }
