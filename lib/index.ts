@@ -30,6 +30,7 @@ export { IncrementalDetokenizer } from './chat/detokenizer';
 export { ChatTemplate, renderChat, type ChatMessage } from './chat/template';
 export type { ThinkingBudget } from './chat/thinking';
 export type { ToolDefinition, ToolSet, ToolCall } from './chat/tools';
+export type { ToolCallDelta } from './chat/tool-call-stream';
 export type { FinishReason } from './chat/turn';
 export { Sampler, type SamplingOptions } from './chat/sampling';
 export { createServer, type CreateServerOptions, type NemotronServer } from './server';
