@@ -7,9 +7,7 @@
  */
 import OpenAI from 'openai';
 
-import type { Model, NemotronServer } from '../lib';
 import { JsonPrefix } from '../lib/chat/json-constraint';
-import type { LogitsContext } from '../lib/chat/turn';
 import { pushTowardsInvalid as pushTowards } from './helpers/constrained';
 import { startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
@@ -103,33 +101,29 @@ if (!sharedModelDir()) console.log('skipping JSON-mode chat tests: ../shared/mod
 
 describeChat('JSON mode in chat turns and the server', () => {
   let f: ServerFixture;
-  let model: Model;
-  let server: NemotronServer;
-  let client: OpenAI;
   beforeAll(async () => {
     f = await startServerFixture();
-    ({ model, server, client } = f);
   });
   afterAll(() => f?.close());
 
   const target = '{"name": "Ada", "langs": ["en", "fr"], "n": 2}';
 
   const pushTowardsInvalid = (reasoningIds: number[] = []) =>
-    pushTowards(model.tokenizer, model.tokenizer.encode(target), reasoningIds);
+    pushTowards(f.model.tokenizer, f.model.tokenizer.encode(target), reasoningIds);
 
   test('a chat turn in JSON mode refuses invalid tokens and ends with the object', async () => {
-    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 } });
+    const chat = f.model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 } });
     const reply = await chat.send('Describe Ada as JSON.', { responseFormat: 'json', logitsProcessor: pushTowardsInvalid(), maxTokens: 200 });
     expect(reply.text).toBe(target);
     expect(JSON.parse(reply.text)).toEqual({ name: 'Ada', langs: ['en', 'fr'], n: 2 });
     expect(reply.finishReason).toBe('stop');
-    expect(reply.usage.completionTokens).toBe(model.tokenizer.encode(target).length);
+    expect(reply.usage.completionTokens).toBe(f.model.tokenizer.encode(target).length);
     chat.dispose();
   });
 
   test('the reasoning stays free; only the answer is constrained', async () => {
-    const chat = model.createChatSession({ sampling: { temperature: 0 } });
-    const thought = model.tokenizer.encode('Let me think: not JSON at all }}');
+    const chat = f.model.createChatSession({ sampling: { temperature: 0 } });
+    const thought = f.model.tokenizer.encode('Let me think: not JSON at all }}');
     const reply = await chat.send('Describe Ada as JSON.', { reasoning: 'on', responseFormat: 'json', logitsProcessor: pushTowardsInvalid(thought) });
     expect(reply.reasoning).toBe('Let me think: not JSON at all }}');
     expect(reply.text).toBe(target);
@@ -137,17 +131,17 @@ describeChat('JSON mode in chat turns and the server', () => {
   });
 
   test('without JSON mode the same pushes produce invalid text (the constraint is what fixes it)', async () => {
-    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 } });
+    const chat = f.model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 } });
     const reply = await chat.send('Describe Ada as JSON.', { logitsProcessor: pushTowardsInvalid(), maxTokens: 20 });
     expect(() => JSON.parse(reply.text)).toThrow();
     chat.dispose();
   });
 
   test('sampled (not greedy) JSON-mode answers always parse', async () => {
-    f.useProcessor(); // random weights, free sampling: whatever the model likes among valid tokens
+    f.useProcessor(); // random weights, free sampling: whatever the f.model likes among valid tokens
     let stops = 0;
     for (const seed of [1, 2, 3, 4, 5, 6]) {
-      const chat = model.createChatSession({ reasoning: 'off' });
+      const chat = f.model.createChatSession({ reasoning: 'off' });
       const reply = await chat.send('Some JSON please.', { responseFormat: 'json', temperature: 1, seed, maxTokens: 400 });
       if (reply.finishReason === 'stop') {
         expect(typeof JSON.parse(reply.text)).toBe('object');
@@ -163,7 +157,7 @@ describeChat('JSON mode in chat turns and the server', () => {
 
   test('server: response_format json_object', async () => {
     f.useProcessor(pushTowardsInvalid());
-    const r = await client.chat.completions.create({
+    const r = await f.client.chat.completions.create({
       model: 'tiny',
       messages: [{ role: 'user', content: 'Describe Ada as JSON.' }],
       response_format: { type: 'json_object' },

@@ -6,10 +6,9 @@
  */
 import OpenAI from 'openai';
 
-import { InvalidArgumentError, type Model, type NemotronServer } from '../lib';
+import { InvalidArgumentError } from '../lib';
 import { JsonPrefix } from '../lib/chat/json-constraint';
 import { compileSchema, toolCallSchema } from '../lib/chat/json-schema';
-import type { LogitsContext } from '../lib/chat/turn';
 import { pushTowardsInvalid } from './helpers/constrained';
 import { postJson, startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
@@ -189,22 +188,18 @@ if (!sharedModelDir()) console.log('skipping JSON-schema chat tests: ../shared/m
 
 describeChat('JSON Schema answers in chat turns and the server', () => {
   let f: ServerFixture;
-  let model: Model;
-  let server: NemotronServer;
-  let client: OpenAI;
   beforeAll(async () => {
     f = await startServerFixture();
-    ({ model, server, client } = f);
   });
   afterAll(() => f?.close());
 
   const target = '{"name": "Ada", "age": 36, "tags": ["math"]}';
 
   test('the answer follows the schema, refusing the invalid tokens pushed at every step', async () => {
-    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 } });
+    const chat = f.model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 } });
     const reply = await chat.send('Describe Ada.', {
       responseFormat: { schema: person },
-      logitsProcessor: pushTowardsInvalid(model.tokenizer, model.tokenizer.encode(target)),
+      logitsProcessor: pushTowardsInvalid(f.model.tokenizer, f.model.tokenizer.encode(target)),
     });
     expect(reply.text).toBe(target);
     expect(reply.finishReason).toBe('stop');
@@ -215,7 +210,7 @@ describeChat('JSON Schema answers in chat turns and the server', () => {
     let finished = 0;
     const small = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer' }, c: { enum: ['x', 'y'] } }, required: ['ok', 'n', 'c'], additionalProperties: false };
     for (const seed of [1, 2, 3, 4]) {
-      const chat = model.createChatSession({ reasoning: 'off' });
+      const chat = f.model.createChatSession({ reasoning: 'off' });
       const reply = await chat.send('JSON please.', { responseFormat: { schema: small }, temperature: 1, seed, maxTokens: 200 });
       if (reply.finishReason === 'stop') {
         expect(conforms(JSON.parse(reply.text), small)).toBe(true);
@@ -227,8 +222,8 @@ describeChat('JSON Schema answers in chat turns and the server', () => {
   });
 
   test('server: response_format json_schema, and a 400 for a schema it cannot enforce', async () => {
-    f.useProcessor(pushTowardsInvalid(model.tokenizer, model.tokenizer.encode(target)));
-    const r = (await client.chat.completions.create({
+    f.useProcessor(pushTowardsInvalid(f.model.tokenizer, f.model.tokenizer.encode(target)));
+    const r = (await f.client.chat.completions.create({
       model: 'tiny',
       messages: [{ role: 'user', content: 'Describe Ada.' }],
       response_format: { type: 'json_schema', json_schema: { name: 'person', schema: person, strict: true } },
@@ -236,7 +231,7 @@ describeChat('JSON Schema answers in chat turns and the server', () => {
       chat_template_kwargs: { enable_thinking: false },
     } as never)) as unknown as OpenAI.Chat.Completions.ChatCompletion;
     expect(r.choices[0].message.content).toBe(target);
-    const bad = await postJson(`${server.url}/v1/chat/completions`, {
+    const bad = await postJson(`${f.server.url}/v1/chat/completions`, {
       model: 'tiny',
       messages: [{ role: 'user', content: 'hi' }],
       response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { allOf: [] } } },

@@ -7,10 +7,10 @@
  */
 import OpenAI from 'openai';
 
-import { createServer, loadModel, type Model, type NemotronServer } from '../lib';
+import { loadModel, type Model, type NemotronServer } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
 import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
-import { banIds, forceIds, parseMetrics, requestText } from './helpers/server-fixture';
+import { banIds, forceIds, parseMetrics, requestText, startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const describeChat = sharedModelDir() ? describe : describe.skip;
@@ -89,30 +89,24 @@ describeChat("chat session reserve: 'turn'", () => {
 });
 
 describeChat('server: each request reserves its own prompt + max_tokens', () => {
-  let md: ChatModelDir;
+  let f: ServerFixture;
   let model: Model;
   let server: NemotronServer;
   let client: OpenAI;
   const scripts = new Map<string, (logits: Float32Array, ctx: LogitsContext) => void>();
   beforeAll(async () => {
-    md = makeChatModelDir();
-    const probe = await loadModel(md.dir, { device: 'cpu', contextSize: CONTEXT });
+    // (a sequence's size depends only on the config: any copy of the chat model tells it)
+    const probeDir = makeChatModelDir();
+    const probe = await loadModel(probeDir.dir, { device: 'cpu', contextSize: CONTEXT });
     const oneWholeContext = probe.sequenceBytes(CONTEXT);
     probe.dispose();
+    probeDir.cleanup();
     // Room for one sequence of the whole context: with whole-context reservations, requests run one at a time.
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: CONTEXT, memoryBudgetBytes: oneWholeContext });
-    server = await createServer(model, {
-      modelName: 'tiny',
-      maxConcurrent: 4,
-      testHooks: { logitsProcessor: (info) => scripts.get(requestText(info.body)) },
-    });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    f = await startServerFixture({ load: { contextSize: CONTEXT, memoryBudgetBytes: oneWholeContext }, server: { maxConcurrent: 4 } });
+    f.script.current = (info) => scripts.get(requestText(info.body));
+    ({ model, server, client } = f);
   });
-  afterAll(async () => {
-    await server?.close();
-    model?.dispose();
-    md?.cleanup();
-  });
+  afterAll(() => f?.close());
   const metrics = async () => parseMetrics(await (await fetch(`${server.url}/metrics`)).text());
 
   test('short chat and completion requests finish while a long one is still generating', async () => {

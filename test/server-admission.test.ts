@@ -5,37 +5,27 @@
  */
 import OpenAI from 'openai';
 
-import { createServer, loadModel, type Model, type NemotronServer } from '../lib';
+import type { Model, NemotronServer } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
-import { banIds, forceIds, parseMetrics, requestText } from './helpers/server-fixture';
+import { banIds, forceIds, parseMetrics, requestText, startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
 const describeServer = sharedModelDir() ? describe : describe.skip;
 if (!sharedModelDir()) console.log('skipping server admission tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
 
 describeServer('server under admission pressure (maxConcurrentSequences 1)', () => {
-  let md: ChatModelDir;
+  let f: ServerFixture;
   let model: Model;
   let server: NemotronServer;
   let client: OpenAI;
   // Each request's messages name the script its generation follows.
   const scripts = new Map<string, (logits: Float32Array, ctx: LogitsContext) => void>();
   beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 512, maxConcurrentSequences: 1 });
-    server = await createServer(model, {
-      modelName: 'tiny',
-      maxConcurrent: 4,
-      testHooks: { logitsProcessor: (info) => scripts.get(requestText(info.body)) },
-    });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    f = await startServerFixture({ load: { contextSize: 512, maxConcurrentSequences: 1 }, server: { maxConcurrent: 4 } });
+    f.script.current = (info) => scripts.get(requestText(info.body));
+    ({ model, server, client } = f);
   });
-  afterAll(async () => {
-    await server?.close();
-    model?.dispose();
-    md?.cleanup();
-  });
+  afterAll(() => f?.close());
 
   const metrics = async () => parseMetrics(await (await fetch(`${server.url}/metrics`)).text());
   const enc = (t: string) => model.tokenizer.encode(t);

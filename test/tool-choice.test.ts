@@ -7,7 +7,7 @@
 import OpenAI from 'openai';
 import { z } from 'zod';
 
-import { InvalidArgumentError, type Model, type NemotronServer } from '../lib';
+import { InvalidArgumentError } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
 import { pushTowardsInvalid } from './helpers/constrained';
 import { postJson, startServerFixture, type ServerFixture } from './helpers/server-fixture';
@@ -18,26 +18,22 @@ if (!sharedModelDir()) console.log('skipping tool-choice tests: ../shared/models
 
 describeChat('required tool calls', () => {
   let f: ServerFixture;
-  let model: Model;
-  let server: NemotronServer;
-  let client: OpenAI;
   beforeAll(async () => {
     f = await startServerFixture();
-    ({ model, server, client } = f);
   });
   afterAll(() => f?.close());
 
   const callJson = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]';
   /** The ids of `<TOOLCALL>` + callJson + `</TOOLCALL>`. */
   const callIds = () => {
-    const tok = model.tokenizer;
+    const tok = f.model.tokenizer;
     return [tok.special.toolCall!, ...tok.encode(callJson), tok.special.toolCallEnd!];
   };
   const weather = { description: 'Weather in a city', parameters: z.object({ city: z.string() }) };
 
-  test('the answer becomes the tool call though the model pushes text first', async () => {
-    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
-    const reply = await chat.send('Weather in Paris?', { toolChoice: 'required', logitsProcessor: pushTowardsInvalid(model.tokenizer, callIds()) });
+  test('the answer becomes the tool call though the f.model pushes text first', async () => {
+    const chat = f.model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
+    const reply = await chat.send('Weather in Paris?', { toolChoice: 'required', logitsProcessor: pushTowardsInvalid(f.model.tokenizer, callIds()) });
     expect(reply.finishReason).toBe('toolCalls');
     expect(reply.toolCalls).toHaveLength(1);
     expect(reply.toolCalls[0]).toMatchObject({ name: 'get_weather', arguments: { city: 'Paris' } });
@@ -47,8 +43,8 @@ describeChat('required tool calls', () => {
   });
 
   test('without toolChoice the same pushes give text, not a call', async () => {
-    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
-    const reply = await chat.send('Weather in Paris?', { logitsProcessor: pushTowardsInvalid(model.tokenizer, callIds()), maxTokens: 10 });
+    const chat = f.model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
+    const reply = await chat.send('Weather in Paris?', { logitsProcessor: pushTowardsInvalid(f.model.tokenizer, callIds()), maxTokens: 10 });
     expect(reply.toolCalls).toHaveLength(0);
     expect(reply.text.length).toBeGreaterThan(0);
     chat.dispose();
@@ -57,8 +53,8 @@ describeChat('required tool calls', () => {
   test('with a handler, only the first round is forced: the next one answers in text', async () => {
     const calls: unknown[] = [];
     const tools = { get_weather: { ...weather, handler: (args: unknown) => (calls.push(args), 'sunny') } };
-    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools });
-    const tok = model.tokenizer;
+    const chat = f.model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools });
+    const tok = f.model.tokenizer;
     const first = pushTowardsInvalid(tok, callIds());
     const answer = [...tok.encode('It is sunny.'), tok.special.endOfTurn!];
     let round = -1;
@@ -77,9 +73,9 @@ describeChat('required tool calls', () => {
     chat.dispose();
   });
 
-  test('strictToolCalls: a call the model starts by itself is generated under the schemas', async () => {
-    const tok = model.tokenizer;
-    // the model opens a call at its first answer step, then samples freely (random weights: anything)
+  test('strictToolCalls: a call the f.model starts by itself is generated under the schemas', async () => {
+    const tok = f.model.tokenizer;
+    // the f.model opens a call at its first answer step, then samples freely (random weights: anything)
     const openCall = (logits: Float32Array, ctx: LogitsContext) => {
       if (ctx.channel === 'text' && ctx.step === 0) {
         logits.fill(-Infinity);
@@ -90,7 +86,7 @@ describeChat('required tool calls', () => {
     let brokenWithout = 0;
     for (const seed of [1, 2, 3, 4]) {
       for (const strict of [true, false]) {
-        const chat = model.createChatSession({ reasoning: 'off', tools: { get_weather: weather } });
+        const chat = f.model.createChatSession({ reasoning: 'off', tools: { get_weather: weather } });
         const reply = await chat.send('Weather?', { strictToolCalls: strict, logitsProcessor: openCall, temperature: 1, seed, maxTokens: 300 });
         chat.dispose();
         if (!strict) {
@@ -112,10 +108,10 @@ describeChat('required tool calls', () => {
   });
 
   test('chat.stream() yields the call as it is generated, then parsed', async () => {
-    const chat = model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
+    const chat = f.model.createChatSession({ reasoning: 'off', sampling: { temperature: 0 }, tools: { get_weather: weather } });
     const events: string[] = [];
     let args = '';
-    for await (const ev of chat.stream('Weather in Paris?', { toolChoice: 'required', logitsProcessor: pushTowardsInvalid(model.tokenizer, callIds()) })) {
+    for await (const ev of chat.stream('Weather in Paris?', { toolChoice: 'required', logitsProcessor: pushTowardsInvalid(f.model.tokenizer, callIds()) })) {
       if (ev.type === 'toolCallDelta') {
         if (ev.delta.name) events.push(`name:${ev.delta.name}`);
         if (ev.delta.arguments) args += ev.delta.arguments;
@@ -128,7 +124,7 @@ describeChat('required tool calls', () => {
   });
 
   test('required without tools, or with JSON mode, is an InvalidArgumentError', async () => {
-    const chat = model.createChatSession({ reasoning: 'off' });
+    const chat = f.model.createChatSession({ reasoning: 'off' });
     await expect(chat.send('hi', { toolChoice: 'required' })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(chat.send('hi', { toolChoice: 'required', responseFormat: 'json', tools: { get_weather: weather } })).rejects.toThrow(
       /cannot be combined/,
@@ -143,8 +139,8 @@ describeChat('required tool calls', () => {
 
   test('server: tool_choice "required" and a named function force the call', async () => {
     for (const toolChoice of ['required', { type: 'function', function: { name: 'get_weather' } }] as const) {
-      f.useProcessor(pushTowardsInvalid(model.tokenizer, callIds()));
-      const r = await client.chat.completions.create({
+      f.useProcessor(pushTowardsInvalid(f.model.tokenizer, callIds()));
+      const r = await f.client.chat.completions.create({
         model: 'tiny',
         messages: [{ role: 'user', content: 'Weather in Paris?' }],
         tools,
@@ -160,7 +156,7 @@ describeChat('required tool calls', () => {
   });
 
   test('server: tool_choice "required" without tools is a 400', async () => {
-    const r = await postJson(`${server.url}/v1/chat/completions`, {
+    const r = await postJson(`${f.server.url}/v1/chat/completions`, {
       model: 'tiny',
       messages: [{ role: 'user', content: 'hi' }],
       tool_choice: 'required',

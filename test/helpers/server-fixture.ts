@@ -4,7 +4,7 @@
  */
 import OpenAI from 'openai';
 
-import { createServer, loadModel, type CreateServerOptions, type Model, type NemotronServer } from '../../lib';
+import { createServer, loadModel, type CreateServerOptions, type LoadModelOptions, type Model, type NemotronServer } from '../../lib';
 import type { ServerTestHooks } from '../../lib/server/context';
 import type { LogitsContext } from '../../lib/chat/turn';
 import { makeChatModelDir, type ChatModelDir } from './chat-model';
@@ -24,9 +24,15 @@ export interface ServerFixture {
   close(): Promise<void>;
 }
 
-export async function startServerFixture(): Promise<ServerFixture> {
+/**
+ * The tiny chat model on the CPU behind a server. `load` adds loadModel options (default context 2048),
+ * `server` createServer options for the first server.
+ */
+export async function startServerFixture(
+  options: { load?: Omit<LoadModelOptions, 'device'>; server?: CreateServerOptions } = {},
+): Promise<ServerFixture> {
   const md = makeChatModelDir();
-  const model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
+  const model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048, ...options.load });
   const script: { current?: ScriptFactory } = {};
   const extra: NemotronServer[] = [];
   const start = async (options: CreateServerOptions = {}) => {
@@ -34,7 +40,7 @@ export async function startServerFixture(): Promise<ServerFixture> {
     extra.push(s);
     return s;
   };
-  const server = await start();
+  const server = await start(options.server);
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   return {
     md,
