@@ -36,6 +36,17 @@ export class DisposedError extends NemotronError {
   }
 }
 
+/**
+ * A saved sequence state (seq.saveState / chat.saveToFile) cannot be used: the file is missing or unreadable,
+ * truncated or corrupt (its checksum does not match), of an unknown format version, or saved by a model with
+ * other weights or another layout. The message names the file and what is wrong.
+ */
+export class StateFileError extends NemotronError {
+  constructor(message: string) {
+    super(message, 'ERR_STATE_FILE');
+  }
+}
+
 const byCode: Record<string, (message: string) => NemotronError> = {
   ERR_MODEL_FILE: (m) => new ModelLoadError(m, 'ERR_MODEL_FILE'),
   ERR_MODEL_CONFIG: (m) => new ModelLoadError(m, 'ERR_MODEL_CONFIG'),
@@ -45,6 +56,7 @@ const byCode: Record<string, (message: string) => NemotronError> = {
   ERR_DEVICE_UNAVAILABLE: (m) => new DeviceUnavailableError(m, 'ERR_DEVICE_UNAVAILABLE'),
   ERR_OUT_OF_MEMORY: (m) => new OutOfMemoryError(m, 'ERR_OUT_OF_MEMORY'),
   ERR_DISPOSED: (m) => new DisposedError(m),
+  ERR_STATE_FILE: (m) => new StateFileError(m),
 };
 
 /** Converts an error thrown by the native addon into a typed error (others pass through). */

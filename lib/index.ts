@@ -13,7 +13,9 @@ export {
   DeviceUnavailableError,
   OutOfMemoryError,
   DisposedError,
+  StateFileError,
 } from './errors';
+export { inspectStateFile, type StateFileInfo } from './state-file';
 export { parseHfJson } from './hf-json';
 export { getRuntimeInfo, type RuntimeInfo } from './runtime-info';
 export {

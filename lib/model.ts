@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Admission, mib, type Reservation } from './admission';
-import { DisposedError, InvalidArgumentError, fromNative } from './errors';
+import { DisposedError, InvalidArgumentError, StateFileError, fromNative } from './errors';
+import { inspectStateFile } from './state-file';
 import { parseHfJson } from './hf-json';
 import { native, type NativeMemoryPlan, type NativeModel, type NativeModelInfo } from './native';
 import {
@@ -16,7 +17,7 @@ import {
   type CreateSequenceOptions,
   type LoadModelOptions,
 } from './options';
-import { ChatSession, type ChatHost, type ChatSessionOptions, type ChatSnapshot } from './chat/session';
+import { CHAT_FILE_FORMAT, ChatSession, type ChatHost, type ChatSessionOptions, type ChatSnapshot } from './chat/session';
 import { ChatTemplate } from './chat/template';
 import { Tokenizer } from './chat/tokenizer';
 import { DecodeBatcher, type DecodeRequest } from './decode-batcher';
@@ -230,6 +231,31 @@ export class Model implements SequenceOwner, ChatHost {
     return session;
   }
 
+  /**
+   * Resumes a conversation saved with `chatSession.saveToFile(path)`: its history, options and state, so
+   * the next send feeds only the new message. Pass the session's tools again (handlers are not saved).
+   * StateFileError when the file is not a chat session file, is damaged, or was saved by another model.
+   */
+  async loadChatSession(
+    file: string,
+    options?: Omit<ChatSessionOptions, 'systemPrompt' | 'reasoning' | 'thinking' | 'contextSize'> & { signal?: AbortSignal },
+  ): Promise<ChatSession> {
+    const { signal, ...sessionOptions } = options ?? {};
+    const header = await inspectStateFile(file);
+    let snapshot: ChatSnapshot | undefined;
+    try {
+      const meta = JSON.parse(header.meta) as { format?: unknown; snapshot?: ChatSnapshot };
+      if (meta?.format === CHAT_FILE_FORMAT && meta.snapshot?.format === 'nemotron-node.chat/1') snapshot = meta.snapshot;
+    } catch {
+      // not JSON: not ours
+    }
+    if (!snapshot)
+      throw new StateFileError(`state file '${file}' is not a chat session file (it was saved with sequence.saveState: use model.loadSequence)`);
+    const session = this.createChatSession({ ...snapshot.options, ...sessionOptions });
+    await session.restoreFromFile(snapshot, file, header.tokens, signal);
+    return session;
+  }
+
   /** 'cpu' or 'cuda': where the forward pass runs. */
   get device(): 'cpu' | 'cuda' {
     return this.nativeInfo.device;
@@ -254,6 +280,41 @@ export class Model implements SequenceOwner, ChatHost {
       return new Sequence(this, h.createSequence(contextSize), contextSize);
     } catch (err) {
       throw fromNative(err);
+    }
+  }
+
+  /**
+   * A sequence continuing the state saved with `sequence.saveState(path)` (its length is the saved token
+   * count). StateFileError when the file is missing, damaged (checksum), of another format version, or
+   * saved by a model with other weights. `contextSize` defaults to the saved sequence's and must hold its
+   * tokens; the sequence's memory is reserved first (waiting, FIFO, like a first prefill; `signal` gives up).
+   */
+  async loadSequence(file: string, options: CreateSequenceOptions & { signal?: AbortSignal } = {}): Promise<Sequence> {
+    const { signal, ...rest } = options;
+    const opts = parseOptions(createSequenceOptionsSchema, rest, 'loadSequence');
+    this.live();
+    const header = await inspectStateFile(file);
+    if (header.model !== this.nativeInfo.fingerprint)
+      throw new StateFileError(
+        `state file '${file}' was saved by another model (weights fingerprint ${header.model}, pattern ` +
+          `${header.layerPattern}; this model: ${this.nativeInfo.fingerprint}, pattern ${this.nativeInfo.layerPattern})`,
+      );
+    const contextSize = opts.contextSize ?? header.contextSize;
+    if (contextSize < Math.max(1, header.tokens))
+      throw new InvalidArgumentError(`loadSequence: a contextSize of ${contextSize} cannot hold the ${header.tokens} tokens saved in '${file}'`);
+    const reservation = await this.admit(contextSize, signal);
+    try {
+      const handle = await this.live().loadSequence(file, contextSize).catch((err) => {
+        throw fromNative(err);
+      });
+      if (!this.handle) {
+        handle.dispose();
+        throw new DisposedError('this model was disposed while the sequence was loading');
+      }
+      return new Sequence(this, handle, contextSize, header.tokens, reservation);
+    } catch (err) {
+      reservation.release();
+      throw err;
     }
   }
 

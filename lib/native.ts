@@ -23,6 +23,21 @@ export interface NativeModelInfo {
   maxPositionEmbeddings: number;
   bosTokenId: number;
   eosTokenId: number;
+  /** Identity of the weights (16 hex digits); saved sequence states carry it. */
+  fingerprint: string;
+}
+
+/** A saved sequence state's header (native/engine/state_file.h). */
+export interface NativeStateFileInfo {
+  /** Fingerprint of the model that saved it. */
+  model: string;
+  pattern: string;
+  /** Tokens the sequence had absorbed. */
+  length: number;
+  /** The saved sequence's context size. */
+  contextSize: number;
+  meta: string;
+  fileBytes: number;
 }
 
 export interface NativeSequence {
@@ -31,6 +46,8 @@ export interface NativeSequence {
   /** contextSize: the copy's (>= the length; omitted = the same). */
   clone(contextSize?: number): Promise<NativeSequence>;
   reset(): Promise<void>;
+  /** Writes the state to `path` (atomically); resolves to the file's size. contextSize: recorded as the loading default. */
+  saveState(path: string, contextSize: number, meta: string): Promise<number>;
   dispose(): void;
 }
 
@@ -90,6 +107,8 @@ export interface NativeModel {
   info(): NativeModelInfo;
   memoryPlan(): NativeMemoryPlan;
   createSequence(contextSize: number): NativeSequence;
+  /** A sequence with the state saved in `path`; contextSize 0 = the saved one. */
+  loadSequence(path: string, contextSize: number): Promise<NativeSequence>;
   evaluate(tokens: Int32Array): Promise<Float32Array>;
   /** One forward pass advancing every sequence by its token; logits [sequences, vocab]. */
   decodeBatch(sequences: NativeSequence[], tokens: Int32Array): Promise<Float32Array>;
@@ -132,6 +151,8 @@ export interface NativeBinding {
     onProgress?: (p: NativeProgress) => void,
   ): Promise<NativeModel>;
   runtimeInfo(): NativeRuntimeInfo;
+  /** Reads and checks a saved state's header (not the state). */
+  inspectStateFile(path: string): Promise<NativeStateFileInfo>;
   /**
    * @internal Test hook, not API: samples row i of `logits` ([params.length, vocab])
    * with params[i] on the calling thread, as decodeBatch's sampling does.

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 
-import { ContextOverflowError, InvalidArgumentError } from '../errors';
+import { ContextOverflowError, InvalidArgumentError, OutOfMemoryError, StateFileError } from '../errors';
 import { fnOption, parseOptions } from '../options';
 import { commonPrefix, type PromptCache } from '../prompt-cache';
 import type { Sequence } from '../sequence';
@@ -32,6 +32,8 @@ export interface ChatHost {
   readonly template: ChatTemplate;
   readonly defaultContextSize: number;
   createSequence(options: { contextSize: number }): Sequence;
+  /** A sequence continuing a state saved to `file` (Model.loadSequence). */
+  loadSequence(file: string, options: { contextSize?: number; signal?: AbortSignal }): Promise<Sequence>;
   /** When set, a turn that starts from an empty state is prefilled from the longest cached prefix. */
   readonly promptCache?: PromptCache;
 }
@@ -153,12 +155,16 @@ export interface ChatSnapshot {
 
 type Input = string | ChatMessage | ChatMessage[];
 
+/** The `meta` of a chat session's state file: the snapshot, whose tokens the saved state holds. */
+export const CHAT_FILE_FORMAT = 'nemotron-node.chat-file/1';
+
 export class ChatSession {
   private seq: Sequence | undefined;
   private tokens: number[] = []; // every id fed to `seq`, in order
   private messages: ChatMessage[] = [];
   private renderedTools = ''; // the tool declarations the state was built with
   private turnOpen = false; // the last assistant turn in the state has no end-of-turn token yet
+  private sending = 0; // sends in progress (the state is mid-turn while > 0)
   private readonly options: z.output<typeof chatSessionOptionsSchema>;
   private readonly sessionTools: ToolSet;
   readonly contextSize: number;
@@ -191,6 +197,22 @@ export class ChatSession {
     const schema = typeof opts.responseFormat === 'object' ? compileSchema(opts.responseFormat.schema) : undefined;
     if (opts.toolChoice === 'required' && opts.responseFormat !== undefined && opts.responseFormat !== 'text')
       throw new InvalidArgumentError("send: toolChoice 'required' and a JSON responseFormat cannot be combined");
+    this.sending++;
+    try {
+      return await this.sendRounds(newMessages, opts, tools, registry, maxRounds, schema);
+    } finally {
+      this.sending--;
+    }
+  }
+
+  private async sendRounds(
+    newMessages: ChatMessage[],
+    opts: SendOptions & z.output<typeof sendOptionsSchema>,
+    tools: ToolSet,
+    registry: ToolRegistry,
+    maxRounds: number,
+    schema: SchemaNode | undefined,
+  ): Promise<ChatReply> {
     for (let round = 0; ; round++) {
       const reply = await this.turn(newMessages, round === 0 ? opts : { ...opts, toolChoice: 'auto' }, registry, schema);
       const runnable = reply.finishReason === 'toolCalls' && reply.toolCalls.every((c) => !c.error && tools[c.name]?.handler);
@@ -291,13 +313,52 @@ export class ChatSession {
     };
   }
 
-  /** @internal Rebuilds the state from a snapshot by feeding its tokens again. */
-  async restore(snapshot: ChatSnapshot): Promise<void> {
-    if (snapshot?.format !== 'nemotron-node.chat/1') throw new InvalidArgumentError('restoreChatSession: not a chat snapshot');
+  /**
+   * Saves the conversation to one file: what save() returns plus the sequence's state, so
+   * `model.loadChatSession(path)` resumes it at once, in this process or another, without feeding the
+   * conversation again (see Sequence.saveState: atomic, checksummed, tied to this model's weights).
+   * Tools are not saved (handlers are code): pass them to loadChatSession again. Not while a send runs.
+   */
+  async saveToFile(path: string): Promise<{ bytes: number }> {
+    if (this.sending > 0) throw new InvalidArgumentError('saveToFile: a send is in progress; save after it resolves');
+    const meta = JSON.stringify({ format: CHAT_FILE_FORMAT, snapshot: this.save() });
+    if (this.seq && !this.seq.disposed) {
+      if (this.seq.length !== this.tokens.length)
+        throw new Error(`saveToFile: internal error: the state holds ${this.seq.length} tokens, the session ${this.tokens.length}`);
+      return { bytes: (await this.seq.saveState(path, { meta })).bytes };
+    }
+    // No state (never sent, or disposed): the file holds the history and the zero state.
+    const empty = this.host.createSequence({ contextSize: this.contextSize });
+    try {
+      return { bytes: (await empty.saveState(path, { meta })).bytes };
+    } finally {
+      empty.dispose();
+    }
+  }
+
+  /** @internal Resumes from a file written by saveToFile (the snapshot is its parsed meta). */
+  async restoreFromFile(snapshot: ChatSnapshot, file: string, savedTokens: number, signal?: AbortSignal): Promise<void> {
+    this.assign(snapshot);
+    const tokens = this.tokenizerCheck(snapshot.tokens);
+    if (tokens.length !== savedTokens)
+      throw new StateFileError(`state file '${file}': the conversation lists ${tokens.length} tokens but the state holds ${savedTokens}`);
+    if (tokens.length === 0) return; // the zero state: the first send starts a sequence as usual
+    const contextSize = this.options.reserve === 'turn' ? tokens.length : this.contextSize;
+    this.seq = await this.host.loadSequence(file, { contextSize, signal });
+    this.tokens = tokens;
+  }
+
+  private assign(snapshot: ChatSnapshot): void {
     this.messages = structuredClone(snapshot.history);
     this.turnOpen = snapshot.turnOpen;
     this.tokens = [];
     this.renderedTools = JSON.stringify(new ToolRegistry(this.sessionTools).forTemplate);
+  }
+
+  /** @internal Rebuilds the state from a snapshot by feeding its tokens again. */
+  async restore(snapshot: ChatSnapshot): Promise<void> {
+    if (snapshot?.format !== 'nemotron-node.chat/1') throw new InvalidArgumentError('restoreChatSession: not a chat snapshot');
+    this.assign(snapshot);
     if (snapshot.tokens.length > 0) await this.feed(this.tokenizerCheck(snapshot.tokens));
   }
 
@@ -327,6 +388,18 @@ export class ChatSession {
   private async fitSequence(tokens: number, signal?: AbortSignal): Promise<void> {
     const size = Math.min(this.contextSize, tokens);
     if (this.seq && !this.seq.disposed && this.seq.contextSize >= size) return;
+    if (this.seq && !this.seq.disposed && this.tokens.length > 0) {
+      // A larger copy of the state costs a memory copy, not a prefill; when the budget has no room for
+      // both at once, fall through: give this one back and feed the conversation again (waiting for memory).
+      try {
+        const grown = await this.seq.clone({ contextSize: size });
+        this.seq.dispose();
+        this.seq = grown;
+        return;
+      } catch (err) {
+        if (!(err instanceof OutOfMemoryError)) throw err;
+      }
+    }
     this.seq?.dispose(); // its reservation goes back before the larger one is taken
     this.seq = this.host.createSequence({ contextSize: size });
     if (this.tokens.length > 0) await this.seq.prefill(this.tokens, { signal });

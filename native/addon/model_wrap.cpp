@@ -6,6 +6,7 @@
 #include "addon/addon_data.h"
 #include "addon/handles.h"
 #include "addon/promise_worker.h"
+#include "addon/state_io.h"
 #include "addon/sequence_wrap.h"
 
 namespace nemotron_addon {
@@ -295,6 +296,7 @@ void ModelWrap::init(Napi::Env env) {
                                     {InstanceMethod<&ModelWrap::info>("info"),
                                      InstanceMethod<&ModelWrap::memory_plan>("memoryPlan"),
                                      InstanceMethod<&ModelWrap::create_sequence>("createSequence"),
+                                     InstanceMethod<&ModelWrap::load_sequence>("loadSequence"),
                                      InstanceMethod<&ModelWrap::evaluate>("evaluate"),
                                      InstanceMethod<&ModelWrap::decode_batch>("decodeBatch"),
                                      InstanceMethod<&ModelWrap::dispose>("dispose")});
@@ -326,6 +328,7 @@ Napi::Value ModelWrap::info(const Napi::CallbackInfo& info) {
   o.Set("hiddenSize", static_cast<double>(c.hidden_size));
   o.Set("numLayers", static_cast<double>(c.num_layers));
   o.Set("layerPattern", c.pattern);
+  o.Set("fingerprint", engine->fingerprint());
   o.Set("maxPositionEmbeddings", static_cast<double>(c.max_position_embeddings));
   o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
   o.Set("eosTokenId", static_cast<double>(c.eos_token_id));
@@ -357,6 +360,10 @@ Napi::Value ModelWrap::create_sequence(const Napi::CallbackInfo& info) {
     throw make_error(env, "ERR_INVALID_ARGUMENT", "contextSize must be a positive integer");
   box->context_size = static_cast<int64_t>(ctx);
   return SequenceWrap::create(env, std::move(box));
+}
+
+Napi::Value ModelWrap::load_sequence(const Napi::CallbackInfo& info) {
+  return load_sequence_state(info, live(info.Env()));
 }
 
 Napi::Value ModelWrap::evaluate(const Napi::CallbackInfo& info) {

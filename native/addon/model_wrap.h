@@ -1,5 +1,5 @@
 // JS object for a loaded model (lib/model.ts wraps it): info(), memoryPlan(),
-// createSequence(), evaluate(), decodeBatch(), dispose().
+// createSequence(), loadSequence(), evaluate(), decodeBatch(), dispose().
 #pragma once
 #include <napi.h>
 
@@ -22,6 +22,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value info(const Napi::CallbackInfo& info);
   Napi::Value memory_plan(const Napi::CallbackInfo& info);
   Napi::Value create_sequence(const Napi::CallbackInfo& info);
+  Napi::Value load_sequence(const Napi::CallbackInfo& info);
   Napi::Value evaluate(const Napi::CallbackInfo& info);
   Napi::Value decode_batch(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);

@@ -4,6 +4,7 @@
 #include "addon/addon_data.h"
 #include "addon/model_wrap.h"
 #include "addon/sequence_wrap.h"
+#include "addon/state_io.h"
 #include "backend/device_probe.h"
 #include "common/cpu_features.h"
 
@@ -49,6 +50,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   ModelWrap::init(env);
   SequenceWrap::init(env);
   exports.Set("loadModel", Napi::Function::New<load_model>(env, "loadModel"));
+  exports.Set("inspectStateFile", Napi::Function::New<inspect_state_file>(env, "inspectStateFile"));
   exports.Set("runtimeInfo", Napi::Function::New<runtime_info>(env, "runtimeInfo"));
   // Internal: a test hook comparing the native sampler with the JS one. Not API.
   exports.Set("sampleRows", Napi::Function::New<sample_rows_for_tests>(env, "sampleRows"));

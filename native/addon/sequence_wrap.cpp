@@ -2,6 +2,7 @@
 
 #include "addon/addon_data.h"
 #include "addon/promise_worker.h"
+#include "addon/state_io.h"
 
 namespace nemotron_addon {
 namespace {
@@ -85,6 +86,7 @@ void SequenceWrap::init(Napi::Env env) {
                                      InstanceMethod<&SequenceWrap::decode>("decode"),
                                      InstanceMethod<&SequenceWrap::clone>("clone"),
                                      InstanceMethod<&SequenceWrap::reset>("reset"),
+                                     InstanceMethod<&SequenceWrap::save_state>("saveState"),
                                      InstanceMethod<&SequenceWrap::dispose>("dispose")});
   addon_data(env).sequence_ctor = Napi::Persistent(ctor);
 }
@@ -136,6 +138,10 @@ Napi::Value SequenceWrap::clone(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SequenceWrap::reset(const Napi::CallbackInfo& info) { return queue_worker<ResetWorker>(info.Env(), live(info.Env())); }
+
+Napi::Value SequenceWrap::save_state(const Napi::CallbackInfo& info) {
+  return nemotron_addon::save_state(info, live(info.Env()));
+}
 
 Napi::Value SequenceWrap::dispose(const Napi::CallbackInfo& info) {
   box_.reset();

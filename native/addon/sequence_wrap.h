@@ -1,5 +1,6 @@
 // JS object for one sequence (conversation state). Methods mirror lib/sequence.ts:
-// prefill(tokens, allLogits) / decode(token) / clone([contextSize]) / reset() return promises;
+// prefill(tokens, allLogits) / decode(token) / clone([contextSize]) / reset() /
+// saveState(path, contextSize, meta) return promises;
 // dispose() releases the state.
 #pragma once
 #include <napi.h>
@@ -22,6 +23,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
   Napi::Value decode(const Napi::CallbackInfo& info);
   Napi::Value clone(const Napi::CallbackInfo& info);
   Napi::Value reset(const Napi::CallbackInfo& info);
+  Napi::Value save_state(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<SequenceBox> box_;

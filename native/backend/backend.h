@@ -158,6 +158,8 @@ class Backend {
   virtual void zero(float* dst, size_t count) = 0;
   virtual void copy(float* dst, const float* src, size_t count) = 0;  // both backend memory
   virtual void to_host(const float* src, size_t count, float* host_dst) = 0;
+  // Host -> backend memory; complete (and ordered before later work) when it returns.
+  virtual void from_host(const float* host_src, size_t count, float* dst) = 0;
   // Total and currently free memory where this backend allocates (host RAM or
   // the GPU's memory), for the memory plan and admission.
   virtual MemoryInfo memory() const = 0;

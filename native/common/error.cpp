@@ -12,6 +12,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::DeviceUnavailable: return "ERR_DEVICE_UNAVAILABLE";
     case ErrorCode::OutOfMemory: return "ERR_OUT_OF_MEMORY";
     case ErrorCode::Disposed: return "ERR_DISPOSED";
+    case ErrorCode::StateFile: return "ERR_STATE_FILE";
     case ErrorCode::Internal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

@@ -15,6 +15,7 @@ enum class ErrorCode {
   DeviceUnavailable,  // the requested device (e.g. CUDA) cannot be used here
   OutOfMemory,        // an allocation failed
   Disposed,           // the model or sequence was already disposed
+  StateFile,          // a saved sequence state is unreadable, truncated, corrupt or from another model
   Internal,           // a bug: an invariant did not hold
 };
 

@@ -7,6 +7,7 @@
 #include "backend/device_probe.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
+#include "model/fingerprint.h"
 
 namespace nemotron {
 namespace {
@@ -65,6 +66,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
   }
 
   prefault(*e->files_, progress);
+  e->fingerprint_ = model_fingerprint(e->config_, *e->files_);
   e->model_ = std::make_unique<NemotronH>(e->config_, e->weights_, *e->backend_);
   if (progress) progress("ready", e->weight_bytes_, e->weight_bytes_);
   return e;
@@ -201,6 +203,75 @@ std::unique_ptr<SequenceState> Engine::clone_sequence(const SequenceState& seq, 
 void Engine::reset_sequence(SequenceState& seq) {
   std::lock_guard<std::mutex> lock(mu_);
   seq.reset();
+}
+
+namespace {
+// Floats per piece when a state moves between backend memory and a file: 16 MiB
+// of staging, so saving a 9B state (139 MiB) holds the engine lock ~9 short times.
+constexpr size_t kStatePieceFloats = size_t{4} << 20;
+}  // namespace
+
+uint64_t Engine::save_sequence(SequenceState* seq, int64_t context_size, const std::string& path,
+                               const std::string& meta) {
+  StateFileInfo info;
+  info.model = fingerprint_;
+  info.pattern = config_.pattern;
+  info.length = seq ? seq->length() : 0;
+  info.context_size = std::max(context_size, info.length);
+  info.meta = meta;
+  std::vector<SequenceState::Block> blocks;
+  if (seq) {
+    std::lock_guard<std::mutex> lock(mu_);
+    blocks = seq->blocks();
+  }
+  // A sequence that never ran is the zero state: saved with no blocks at all (a few hundred bytes).
+  if (seq)
+    for (size_t n : SequenceState::block_sizes(config_, info.length)) info.blocks.push_back(n);
+  if (blocks.size() != info.blocks.size()) fail(ErrorCode::Internal, "save_sequence: block layout mismatch");
+  HostLease staging = lease_host(kStatePieceFloats);
+  return write_state_file(
+      path, info,
+      [&](size_t b, size_t off, size_t n, float* dst) {
+        std::lock_guard<std::mutex> lock(mu_);
+        backend_->to_host(blocks[b].data + off, n, dst);
+      },
+      staging.data(), kStatePieceFloats);
+}
+
+StateFileInfo Engine::inspect_state_file(const std::string& path) { return StateFileReader(path).info(); }
+
+std::unique_ptr<SequenceState> Engine::load_sequence(const std::string& path, int64_t context_size) {
+  StateFileReader reader(path);
+  const StateFileInfo& info = reader.info();
+  if (info.model != fingerprint_)
+    fail(ErrorCode::StateFile, "state file '" + path + "' was saved by another model (weights fingerprint " +
+                                   info.model + ", pattern " + info.pattern + "; this model: " + fingerprint_ +
+                                   ", pattern " + config_.pattern + ")");
+  std::vector<uint64_t> expected;
+  for (size_t n : SequenceState::block_sizes(config_, info.length)) expected.push_back(n);
+  const bool zero_state = info.length == 0 && info.blocks.empty();  // saved before it ran
+  if (!zero_state && info.blocks != expected)
+    fail(ErrorCode::StateFile, "state file '" + path + "': its block sizes do not match this model's state layout");
+  if (context_size == 0) context_size = info.context_size;
+  if (context_size < std::max<int64_t>(1, info.length))
+    fail(ErrorCode::InvalidArgument, "a contextSize of " + std::to_string(context_size) + " cannot hold the " +
+                                         std::to_string(info.length) + " tokens saved in '" + path + "'");
+  std::unique_ptr<SequenceState> seq = create_sequence(context_size);
+  std::vector<SequenceState::Block> blocks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    seq->reserve(info.length);
+    seq->advance(info.length);
+    if (!zero_state) blocks = seq->blocks();
+  }
+  HostLease staging = lease_host(kStatePieceFloats);
+  reader.read_payload(
+      [&](size_t b, size_t off, size_t n, const float* src) {
+        std::lock_guard<std::mutex> lock(mu_);
+        backend_->from_host(src, n, blocks[b].data + off);
+      },
+      staging.data(), kStatePieceFloats);
+  return seq;
 }
 
 }  // namespace nemotron

@@ -12,6 +12,7 @@
 #include "backend/backend.h"
 #include "engine/sampler.h"
 #include "engine/sequence_state.h"
+#include "engine/state_file.h"
 #include "model/config.h"
 #include "model/nemotron_h.h"
 #include "model/safetensors.h"
@@ -101,6 +102,20 @@ class Engine {
   std::unique_ptr<SequenceState> clone_sequence(const SequenceState& seq, int64_t context_size = 0);
   void reset_sequence(SequenceState& seq);
 
+  // Identity of the weights (model/fingerprint.h); saved states carry it.
+  const std::string& fingerprint() const { return fingerprint_; }
+  // Writes `seq` (nullptr: a sequence that never ran, all zeros) and the caller's `meta` to
+  // `path` (engine/state_file.h); `context_size` is recorded as the default for loading.
+  // The state is copied out piece by piece, the engine lock taken per piece, so other
+  // sequences' forward passes run in between: the caller must not advance `seq` meanwhile
+  // (lib/sequence.ts saves a private clone). Returns the file's size.
+  uint64_t save_sequence(SequenceState* seq, int64_t context_size, const std::string& path, const std::string& meta);
+  // A new sequence holding the state saved in `path` (checked: format, checksum, this model's
+  // fingerprint and layout); context_size 0 = the saved sequence's.
+  std::unique_ptr<SequenceState> load_sequence(const std::string& path, int64_t context_size);
+  // A state file's header (checked), without reading the state; needs no model.
+  static StateFileInfo inspect_state_file(const std::string& path);
+
  private:
   Engine() = default;
   void check_tokens(const int32_t* tokens, int64_t n) const;
@@ -114,6 +129,7 @@ class Engine {
   int threads_ = 1;
   int64_t max_batch_tokens_ = 512;
   uint64_t weight_bytes_ = 0;
+  std::string fingerprint_;
   std::unique_ptr<SafetensorsSet> files_;
   ModelWeights weights_;
   std::unique_ptr<Backend> backend_;

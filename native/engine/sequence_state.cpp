@@ -97,4 +97,31 @@ size_t SequenceState::bytes() const {
   return n;
 }
 
+std::vector<SequenceState::Block> SequenceState::blocks() {
+  std::vector<Block> out;
+  for (auto& b : mamba_buffers_) out.push_back({b->data(), b->size()});  // conv, ssm per layer, in layer order
+  const size_t used = static_cast<size_t>(length_ * config_.kv_width());
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    if (config_.layers[i] != LayerKind::Attention) continue;
+    out.push_back({kv_[i].k, used});
+    out.push_back({kv_[i].v, used});
+  }
+  return out;
+}
+
+std::vector<size_t> SequenceState::block_sizes(const ModelConfig& c, int64_t length) {
+  std::vector<size_t> out;
+  for (int64_t i = 0; i < c.num_layers; ++i)
+    if (c.layers[i] == LayerKind::Mamba) {
+      out.push_back(conv_floats(c));
+      out.push_back(ssm_floats(c));
+    }
+  for (int64_t i = 0; i < c.num_layers; ++i)
+    if (c.layers[i] == LayerKind::Attention) {
+      out.push_back(static_cast<size_t>(length * c.kv_width()));
+      out.push_back(static_cast<size_t>(length * c.kv_width()));
+    }
+  return out;
+}
+
 }  // namespace nemotron

@@ -34,6 +34,17 @@ class SequenceState {
 
   size_t bytes() const;  // memory held, for reporting
 
+  // The state's contents in a fixed order (native/engine/state_file.h writes them
+  // so): per Mamba layer its conv window then its SSM state, then per attention
+  // layer the k rows then the v rows of the tokens absorbed (not the spare capacity).
+  struct Block {
+    float* data;  // backend memory
+    size_t count;
+  };
+  std::vector<Block> blocks();
+  // The sizes blocks() has for a sequence of `length` tokens of this model.
+  static std::vector<size_t> block_sizes(const ModelConfig& config, int64_t length);
+
   // What every sequence of this model allocates, for the memory plan: the
   // recurrent state (fixed) and the KV cache per token of capacity (fp32).
   static uint64_t state_bytes(const ModelConfig& config);

@@ -39,6 +39,9 @@ void CpuBackend::copy(float* dst, const float* src, size_t count) { std::memcpy(
 void CpuBackend::to_host(const float* src, size_t count, float* host_dst) {
   std::memcpy(host_dst, src, count * sizeof(float));
 }
+void CpuBackend::from_host(const float* host_src, size_t count, float* dst) {
+  std::memcpy(dst, host_src, count * sizeof(float));
+}
 
 Matrix CpuBackend::upload_matrix(const TensorView& t) {
   Matrix m;

@@ -20,6 +20,7 @@ class CpuBackend final : public Backend {
   void zero(float* dst, size_t count) override;
   void copy(float* dst, const float* src, size_t count) override;
   void to_host(const float* src, size_t count, float* host_dst) override;
+  void from_host(const float* host_src, size_t count, float* dst) override;
   MemoryInfo memory() const override { return host_memory(); }
 
   Matrix upload_matrix(const TensorView& t) override;

@@ -197,6 +197,9 @@ class CudaBackend final : public Backend {
     cuda::check(cudaMemcpyAsync(host_dst, src, count * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host");
     cuda::check(cudaStreamSynchronize(stream_), "forward pass");
   }
+  void from_host(const float* host_src, size_t count, float* dst) override {
+    upload(dst, host_src, count * sizeof(float), "from_host");
+  }
 
   MemoryInfo memory() const override {
     cuda::check(cudaSetDevice(device_), "cudaSetDevice");

@@ -1,0 +1,255 @@
+// Saved sequence states (engine/state_file.h): a loaded state continues exactly
+// as the saved sequence would, and every damaged or foreign file is refused with
+// an ErrorCode::StateFile error that names the file and the problem.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "engine/engine.h"
+#include "test_framework.h"
+
+using namespace nemotron;
+
+namespace {
+
+std::unique_ptr<Engine> load_fixture(const std::string& dir) {
+  EngineOptions opts;
+  opts.device = "cpu";
+  opts.threads = 1;
+  return Engine::load(dir, opts, nullptr);
+}
+
+std::vector<int32_t> prompt_tokens(int n) {
+  std::vector<int32_t> t;
+  for (int i = 0; i < n; ++i) t.push_back(1 + (i * 37 + 11) % 500);
+  return t;
+}
+
+// Logits of decoding `tokens` one by one, concatenated.
+std::vector<float> decode_all(Engine& e, SequenceState& seq, const std::vector<int32_t>& tokens) {
+  const size_t V = static_cast<size_t>(e.config().vocab_size);
+  std::vector<float> out(tokens.size() * V);
+  for (size_t i = 0; i < tokens.size(); ++i) e.decode({DecodeItem{&seq, tokens[i]}}, out.data() + i * V);
+  return out;
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/nemotron-state-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    if (DIR* d = opendir(path.c_str())) {
+      while (dirent* ent = readdir(d))
+        if (std::strcmp(ent->d_name, ".") && std::strcmp(ent->d_name, ".."))
+          std::remove((path + "/" + ent->d_name).c_str());
+      closedir(d);
+    }
+    rmdir(path.c_str());
+  }
+  int entries() const {
+    int n = 0;
+    if (DIR* d = opendir(path.c_str())) {
+      while (dirent* ent = readdir(d)) n += std::strcmp(ent->d_name, ".") && std::strcmp(ent->d_name, "..");
+      closedir(d);
+    }
+    return n;
+  }
+};
+
+std::string read_file(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+void write_file(const std::string& p, const std::string& bytes) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The message of the StateFile error `fn` throws ("" and a failed check otherwise).
+template <typename Fn>
+std::string state_error(Fn&& fn, ErrorCode expected = ErrorCode::StateFile) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    CHECK(e.code() == expected);
+    return e.what();
+  }
+  CHECK(!"expected an error");
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST(state_file_round_trip_continues_exactly) {
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  auto engine = load_fixture(base + "/tiny-nemotron-h");
+  TempDir dir;
+  const std::string path = dir.path + "/conversation.state";
+
+  // 160 tokens: past the 128-token scan chunk and the KV caches' first growth step.
+  auto seq = engine->create_sequence(400);
+  const std::vector<int32_t> prompt = prompt_tokens(160);
+  std::vector<float> last(static_cast<size_t>(engine->config().vocab_size));
+  engine->prefill(*seq, prompt.data(), static_cast<int64_t>(prompt.size()), false, last.data());
+  const std::string meta = "chat \"history\"\n\\ with ünïcödé \x01";
+  const uint64_t bytes = engine->save_sequence(seq.get(), seq->context_size(), path, meta);
+  CHECK(bytes == read_file(path).size());
+  CHECK(dir.entries() == 1);  // the temporary file was renamed, not left behind
+
+  const StateFileInfo info = Engine::inspect_state_file(path);
+  CHECK(info.length == 160);
+  CHECK(info.context_size == 400);
+  CHECK(info.meta == meta);
+  CHECK(info.model == engine->fingerprint());
+  CHECK(info.pattern == engine->config().pattern);
+  CHECK(info.file_bytes == bytes);
+
+  auto loaded = engine->load_sequence(path, 0);
+  CHECK(loaded->length() == 160);
+  CHECK(loaded->context_size() == 400);
+  const std::vector<int32_t> next = {17, 250, 3, 499, 42, 8};
+  const std::vector<float> want = decode_all(*engine, *seq, next);
+  const std::vector<float> got = decode_all(*engine, *loaded, next);
+  CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);  // bit-identical
+  // ... and the state is what makes them equal: a fresh sequence decodes differently.
+  auto fresh = engine->create_sequence(400);
+  const std::vector<float> other = decode_all(*engine, *fresh, next);
+  CHECK(std::memcmp(want.data(), other.data(), want.size() * sizeof(float)) != 0);
+
+  // Another context size on load (the KV rows carry over); too small for the tokens is refused.
+  auto bigger = engine->load_sequence(path, 4096);
+  CHECK(bigger->context_size() == 4096);
+  CHECK(std::memcmp(decode_all(*engine, *bigger, next).data(), want.data(), want.size() * sizeof(float)) == 0);
+  CHECK(contains(state_error([&] { engine->load_sequence(path, 100); }, ErrorCode::InvalidArgument),
+                 "cannot hold the 160 tokens"));
+}
+
+TEST(state_file_of_a_sequence_that_never_ran_is_the_empty_state) {
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  auto engine = load_fixture(base + "/tiny-nemotron-h");
+  TempDir dir;
+  const std::string path = dir.path + "/empty.state";
+  const uint64_t bytes = engine->save_sequence(nullptr, 64, path, "");
+  CHECK(bytes < 512);  // no payload: the zero state is implied
+  auto loaded = engine->load_sequence(path, 0);
+  CHECK(loaded->length() == 0);
+  CHECK(loaded->context_size() == 64);
+  auto fresh = engine->create_sequence(64);
+  const std::vector<int32_t> t = {1, 143, 379};
+  CHECK(decode_all(*engine, *loaded, t) == decode_all(*engine, *fresh, t));
+}
+
+TEST(state_file_loads_into_the_same_weights_sharded_differently) {
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  auto one = load_fixture(base + "/tiny-nemotron-h");
+  auto sharded = load_fixture(base + "/tiny-nemotron-h-sharded");
+  CHECK(one->fingerprint() == sharded->fingerprint());
+  CHECK(one->fingerprint().size() == 16);
+  TempDir dir;
+  const std::string path = dir.path + "/s.state";
+  auto seq = one->create_sequence(64);
+  const std::vector<int32_t> prompt = prompt_tokens(20);
+  std::vector<float> logits(static_cast<size_t>(one->config().vocab_size));
+  one->prefill(*seq, prompt.data(), 20, false, logits.data());
+  one->save_sequence(seq.get(), 64, path, "x");
+  auto moved = sharded->load_sequence(path, 0);
+  CHECK(decode_all(*sharded, *moved, {5, 6}) == decode_all(*one, *seq, {5, 6}));
+}
+
+TEST(state_file_damage_is_refused_with_the_reason) {
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  auto engine = load_fixture(base + "/tiny-nemotron-h");
+  TempDir dir;
+  const std::string good = dir.path + "/good.state", bad = dir.path + "/bad.state";
+  auto seq = engine->create_sequence(64);
+  const std::vector<int32_t> prompt = prompt_tokens(30);
+  std::vector<float> logits(static_cast<size_t>(engine->config().vocab_size));
+  engine->prefill(*seq, prompt.data(), 30, false, logits.data());
+  engine->save_sequence(seq.get(), 64, good, "meta");
+  const std::string bytes = read_file(good);
+  uint32_t hbytes;
+  std::memcpy(&hbytes, bytes.data() + 12, 4);
+  const size_t payload = 16 + hbytes;
+  auto load_bad = [&] { engine->load_sequence(bad, 0); };
+
+  CHECK(contains(state_error([&] { engine->load_sequence(dir.path + "/missing.state", 0); }), "cannot open"));
+
+  std::string b = bytes;
+  b[payload + (bytes.size() - payload) / 2] ^= 0x10;  // one bit of the state
+  write_file(bad, b);
+  CHECK(contains(state_error(load_bad), "checksum mismatch"));
+  CHECK(Engine::inspect_state_file(bad).length == 30);  // the header alone is fine
+
+  b = bytes;
+  b[payload - 2] = 'x';  // the header's padding or closing brace: covered by the checksum or the parser
+  write_file(bad, b);
+  state_error(load_bad);
+
+  write_file(bad, bytes.substr(0, bytes.size() - 100));
+  CHECK(contains(state_error(load_bad), "(truncated)"));
+  write_file(bad, bytes + "extra");
+  CHECK(contains(state_error(load_bad), "but the file has"));
+  write_file(bad, bytes.substr(0, 10));
+  CHECK(contains(state_error(load_bad), "too short"));
+
+  b = bytes;
+  b[0] = 'X';
+  write_file(bad, b);
+  CHECK(contains(state_error(load_bad), "not a nemotron-node state file"));
+
+  b = bytes;
+  b[8] = 2;  // format version 2
+  write_file(bad, b);
+  CHECK(contains(state_error(load_bad), "format version 2"));
+
+  b = bytes;
+  const uint32_t huge = 0x7ffffff8;
+  std::memcpy(&b[12], &huge, 4);
+  write_file(bad, b);
+  CHECK(contains(state_error(load_bad), "does not fit the file"));
+
+  // Another model: the fingerprint differs (checked before the state is read).
+  b = bytes;
+  const size_t at = b.find(engine->fingerprint());
+  REQUIRE(at != std::string::npos);
+  b[at] = b[at] == '0' ? '1' : '0';
+  write_file(bad, b);
+  CHECK(contains(state_error(load_bad), "saved by another model"));
+
+  // A header that parses but lies about the layout.
+  b = bytes;
+  const size_t len_at = b.find("\"length\":30");
+  REQUIRE(len_at != std::string::npos);
+  b.replace(len_at, 11, "\"length\":31");
+  write_file(bad, b);
+  CHECK(contains(state_error(load_bad), "block sizes do not match"));
+
+  b = bytes;
+  const size_t dt = b.find("\"f32\"");
+  REQUIRE(dt != std::string::npos);
+  b.replace(dt, 5, "\"b16\"");
+  write_file(bad, b);
+  CHECK(contains(state_error(load_bad), "dtype 'b16'"));
+
+  // Saving where nothing can be written fails cleanly and leaves no file.
+  CHECK(contains(state_error([&] { engine->save_sequence(seq.get(), 64, dir.path + "/no/such/dir/x.state", ""); }),
+                 "cannot write state file"));
+  CHECK(dir.entries() == 2);  // good + bad only
+}
