@@ -85,6 +85,32 @@ describeTmux('chat in a terminal', () => {
     expect(t.exitStatus()).toBe(0);
   });
 
+  test('--session FILE: saved on exit, resumed by the next run without feeding the conversation again', async () => {
+    const file = path.join(model.dir, 'session.state');
+    const t = start(['--no-think', '--seed', '1', '--session', file]);
+    await t.waitFor((s) => s.includes('(no think) >'), 60_000, 'the prompt');
+    t.type('Hello, who are you?');
+    await t.waitFor((s) => countStats(s) >= 1, 60_000, 'a tokens/s line');
+    t.type('/exit');
+    await t.waitFor(() => t.exitStatus() !== undefined, 30_000, 'the program to exit');
+    expect(t.screen()).toContain('session saved to');
+    expect(t.exitStatus()).toBe(0);
+    t.kill();
+
+    const again = start(['--session', file]); // reasoning off comes from the file
+    await again.waitFor((s) => s.includes('(no think) >'), 60_000, 'the resumed prompt');
+    expect(again.screen()).toMatch(/resumed 2 messages from/);
+    again.type('And now?');
+    const s = await again.waitFor((x) => countStats(x) >= 1, 60_000, 'a reply in the resumed session');
+    // The first turn of the new process already has the whole earlier conversation in its state.
+    const m = /prompt (\d+) \((\d+) cached\)/.exec(s);
+    expect(m).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThan(10);
+    again.type('/exit');
+    await again.waitFor(() => again.exitStatus() !== undefined, 30_000, 'the program to exit');
+    expect(again.exitStatus()).toBe(0);
+  });
+
   test('Ctrl-C during an answer stops it; the chat goes on', async () => {
     // Random weights end answers after a few hundred tokens: ban every special token
     // (end of turn included) so the answer runs until it is interrupted.

@@ -30,6 +30,11 @@ const spec = {
     temperature: { kind: 'number', min: 0, help: 'sampling temperature (default: the model card\'s)' },
     seed: { kind: 'number', integer: true, min: 0, help: 'sampling seed, for repeatable answers' },
     'logit-bias': { kind: 'string', value: 'ID=BIAS,...', help: 'add BIAS to token ID\'s logit ("-inf" bans it)' },
+    session: {
+      kind: 'string',
+      value: 'FILE',
+      help: 'resume the conversation saved in FILE (if it exists) and save it there on exit: history and state, so nothing is fed again',
+    },
   },
 } as const;
 
@@ -128,14 +133,23 @@ export async function run(argv: string[]): Promise<number> {
 
   let model: Model;
   let chat: ChatSession;
-  const sessionReasoning = o['no-think'] ? 'off' : 'on';
+  let sessionReasoning: 'on' | 'off' = o['no-think'] ? 'off' : 'on';
   try {
     model = await loadWithProgress(path.resolve(o.model), { device: o.device, threads: o.threads, contextSize: o['context-size'] });
-    chat = model.createChatSession({
-      systemPrompt: o.system,
-      reasoning: sessionReasoning,
-      contextSize: o['context-size'],
-    });
+    if (o.session && fs.existsSync(o.session)) {
+      // The file's system prompt, reasoning and context size are the conversation's own.
+      chat = await model.loadChatSession(o.session);
+      const ignored = (['system', 'no-think', 'context-size'] as const).filter((k) => o[k] !== undefined);
+      if (ignored.length) console.log(`(--${ignored.join(', --')}: the resumed session keeps its own)`);
+      sessionReasoning = chat.save().options.reasoning ?? 'on';
+      console.log(`resumed ${chat.history.length} messages from ${path.resolve(o.session)}`);
+    } else {
+      chat = model.createChatSession({
+        systemPrompt: o.system,
+        reasoning: sessionReasoning,
+        contextSize: o['context-size'],
+      });
+    }
   } catch (err) {
     console.error(`nemotron chat: ${(err as Error).message}`);
     return 1;
@@ -216,6 +230,14 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onInterrupt);
     rl.close();
+    if (o.session) {
+      try {
+        await chat.saveToFile(o.session);
+        console.log(`session saved to ${path.resolve(o.session)}`);
+      } catch (err) {
+        console.error(`nemotron chat: cannot save the session: ${(err as Error).message}`);
+      }
+    }
     chat.dispose();
     model.dispose();
   }
