@@ -334,6 +334,42 @@ describeChat('chat and text generation with native sampling on and off', () => {
     expect(on.result).toBe(off.result);
   });
 
+  test('constrained answers (JSON Schema, strict tool calls) draw natively first: same replies, far fewer JS draws', async () => {
+    const schema = {
+      type: 'object',
+      properties: { name: { type: 'string' }, tags: { type: 'array', items: { enum: ['a', 'b', 'c'] } }, n: { type: 'integer' } },
+      required: ['name'],
+    };
+    const tools = { lookup: { description: 'look it up', parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } } };
+    const run = async () => {
+      const out = [];
+      for (const seed of [1, 2, 3]) {
+        const chat = model.createChatSession({ reasoning: 'off' });
+        const r1 = await chat.send('JSON please', { responseFormat: { schema }, temperature: 1, topP: 0.95, seed, maxTokens: 60 });
+        const r2 = await chat.send('Now call the tool', { tools, toolChoice: 'required', temperature: 0.8, seed, maxTokens: 60 });
+        out.push({ a: [r1.text, r1.finishReason], b: [r2.text, r2.finishReason, r2.toolCalls.map((c) => c.name)] });
+        chat.dispose();
+      }
+      return out;
+    };
+    const count = async (on: boolean) => {
+      const spy = jest.spyOn(Sampler.prototype, 'sample');
+      try {
+        const r = await withNative(on, run);
+        return { ...r, jsDraws: spy.mock.calls.length };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const off = await count(false);
+    const on = await count(true);
+    expect(on.result).toEqual(off.result); // the same rejection sampling, its first draw made in C++
+    expect(on.sampled).toBeGreaterThan(20);
+    // Every JS draw the native path leaves is a retry after a refused token (random weights refuse often).
+    expect(on.jsDraws).toBeLessThan(off.jsDraws);
+    expect(off.jsDraws - on.jsDraws).toBeGreaterThan(20);
+  });
+
   test('generateText (/v1/completions) gives the same text on both paths', async () => {
     const run = () =>
       generateText(model, {

@@ -192,6 +192,9 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   // back the next id, and `logits` is stale until a plain decode or prefill.
   const sampleNatively = nativeSamplingEnabled() && !input.logitsProcessor && input.logprobs === undefined;
   let next: number | undefined; // sampled natively by the last decode step
+  // A constrained step's first draw, made natively by the last decode step (which also brought the
+  // logits back for the draws that follow a refusal).
+  let firstDraw: number | undefined;
   let completion = 0;
   let reasoningTokens = 0; // sampled while the thought was open (forced closing tokens excluded)
   const history: number[] = [];
@@ -205,11 +208,12 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
    * allows (rejection: a refused token is masked and the draw repeats; after a few refusals every token is
    * checked at once). End of turn counts as refused: the constraint must be complete first.
    */
-  const sampleConstrained = (l: Float32Array, c: AnswerConstraint): number => {
+  const sampleConstrained = (l: Float32Array, c: AnswerConstraint, drawn?: number): number => {
     const banned = new Set<number>(endOfTurn);
     for (let tries = 0; ; tries++) {
       if (tries === 16) for (let t = 0; t < l.length; t++) if (!banned.has(t) && !c.allows(t)) banned.add(t);
-      const id = sampler.sample(l, history, banned); // (throws "every token is masked" if nothing is allowed)
+      // The first draw may have been made natively already, from the same logits, mask and RNG state.
+      const id = tries === 0 && drawn !== undefined ? drawn : sampler.sample(l, history, banned); // (throws "every token is masked" if nothing is allowed)
       if (c.allows(id)) return id;
       banned.add(id);
     }
@@ -239,7 +243,9 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
         logits = Float32Array.from(logits);
         input.logitsProcessor(logits, { step: completion, channel });
       }
-      id = constraint && channel === 'text' ? sampleConstrained(logits, constraint) : sampler.sample(logits, history, mask());
+      const drawn = firstDraw;
+      firstDraw = undefined;
+      id = constraint && channel === 'text' ? sampleConstrained(logits, constraint, drawn) : sampler.sample(logits, history, mask());
     }
     if (!constraint && channel === 'text' && id === tok.special.toolCall && input.toolCallConstraint)
       constraint = input.toolCallConstraint(); // a strict call begins: it governs the rest of the answer
@@ -267,11 +273,17 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     // Sample with this step only when the next iteration will sample from it (not
     // when a forced close or a limit comes first), so the RNG advances exactly as
     // on the JS path. History and mask are already those of the next step.
-    // (constrained steps need the logits; a strict call begins after its <TOOLCALL> token, which was sampled freely)
+    // A constrained step draws natively too, as its first rejection-sampling try (mask: end of turn), and
+    // brings the logits back for the tries after a refusal: most drawn tokens are allowed, so the JS sampler
+    // rarely runs. (A strict call begins after its <TOOLCALL> token, which was sampled freely.)
     const constrained = constraint !== undefined && channel === 'text';
-    if (sampleNatively && !closing && !constrained && completion < input.maxTokens && seq.length + 1 < seq.contextSize)
-      next = (await seq.decodeSample(id, sampler, history, mask())).id;
-    else logits = await seq.decode(id);
+    const sampleNext = sampleNatively && !closing && completion < input.maxTokens && seq.length + 1 < seq.contextSize;
+    if (sampleNext && !constrained) next = (await seq.decodeSample(id, sampler, history, mask())).id;
+    else if (sampleNext && constraint !== undefined && !constraint.complete) {
+      const r = await seq.decodeSample(id, sampler, history, endOfTurn, { logits: true });
+      logits = r.logits!;
+      firstDraw = r.id;
+    } else logits = await seq.decode(id);
     fed.push(id);
     if (closing) {
       // Budget reached: end the thought in the same sequence, then answer.
