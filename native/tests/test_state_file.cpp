@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -209,44 +210,34 @@ TEST(state_file_damage_is_refused_with_the_reason) {
   write_file(bad, bytes.substr(0, 10));
   CHECK(contains(state_error(load_bad), "too short"));
 
-  b = bytes;
-  b[0] = 'X';
-  write_file(bad, b);
-  CHECK(contains(state_error(load_bad), "not a nemotron-node state file"));
-
-  b = bytes;
-  b[8] = 2;  // format version 2
-  write_file(bad, b);
-  CHECK(contains(state_error(load_bad), "format version 2"));
-
-  b = bytes;
-  const uint32_t huge = 0x7ffffff8;
-  std::memcpy(&b[12], &huge, 4);
-  write_file(bad, b);
-  CHECK(contains(state_error(load_bad), "does not fit the file"));
-
+  // Each case: the good file with one edit, and the reason the load must give.
+  auto refused_after = [&](const std::function<void(std::string&)>& edit, const std::string& reason) {
+    std::string edited = bytes;
+    edit(edited);
+    write_file(bad, edited);
+    const std::string message = state_error(load_bad);
+    if (!contains(message, reason)) std::fprintf(stderr, "    wanted '%s' in: %s\n", reason.c_str(), message.c_str());
+    CHECK(contains(message, reason));
+  };
+  // Replaces the first `from` in the header (which must be there) with `to`, of the same length.
+  auto header_edit = [](const std::string& from, const std::string& to) {
+    return [from, to](std::string& f) {
+      const size_t at = f.find(from);
+      REQUIRE(at != std::string::npos && from.size() == to.size());
+      f.replace(at, from.size(), to);
+    };
+  };
+  refused_after([](std::string& f) { f[0] = 'X'; }, "not a nemotron-node state file");
+  refused_after([](std::string& f) { f[8] = 2; }, "format version 2");
+  refused_after([](std::string& f) { const uint32_t huge = 0x7ffffff8; std::memcpy(&f[12], &huge, 4); },
+                "does not fit the file");
   // Another model: the fingerprint differs (checked before the state is read).
-  b = bytes;
-  const size_t at = b.find(engine->fingerprint());
-  REQUIRE(at != std::string::npos);
-  b[at] = b[at] == '0' ? '1' : '0';
-  write_file(bad, b);
-  CHECK(contains(state_error(load_bad), "saved by another model"));
-
-  // A header that parses but lies about the layout.
-  b = bytes;
-  const size_t len_at = b.find("\"length\":30");
-  REQUIRE(len_at != std::string::npos);
-  b.replace(len_at, 11, "\"length\":31");
-  write_file(bad, b);
-  CHECK(contains(state_error(load_bad), "block sizes do not match"));
-
-  b = bytes;
-  const size_t dt = b.find("\"f32\"");
-  REQUIRE(dt != std::string::npos);
-  b.replace(dt, 5, "\"b16\"");
-  write_file(bad, b);
-  CHECK(contains(state_error(load_bad), "dtype 'b16'"));
+  std::string other = engine->fingerprint();
+  other[0] = other[0] == '0' ? '1' : '0';
+  refused_after(header_edit(engine->fingerprint(), other), "saved by another model");
+  // Headers that parse but lie about the layout or the element type.
+  refused_after(header_edit("\"length\":30", "\"length\":31"), "block sizes do not match");
+  refused_after(header_edit("\"f32\"", "\"b16\""), "dtype 'b16'");
 
   // Saving where nothing can be written fails cleanly and leaves no file.
   CHECK(contains(state_error([&] { engine->save_sequence(seq.get(), 64, dir.path + "/no/such/dir/x.state", ""); }),
