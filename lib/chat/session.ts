@@ -109,6 +109,14 @@ export const sendOptionsSchema = samplingOptionsSchema
     /** With logprobs: this many most likely alternatives per token (0-20). */
     topLogprobs: z.number().int().min(0).max(20).optional(),
     logitsProcessor: fnOption().optional(),
+    /**
+     * The answer starts with this text (fed, not generated; after the thought when reasoning is on) and the
+     * model continues it: a format it must follow, the opening of a code block, a language. Part of
+     * `reply.text`; its tokens count as prompt, not completion. With a JSON responseFormat or a required
+     * tool call it must be a valid start of such an answer (InvalidArgumentError otherwise). With tool
+     * handlers, only the first round's answer gets it.
+     */
+    responsePrefix: z.string().min(1).optional(),
   })
   .strict();
 export type SendOptions = Omit<z.input<typeof sendOptionsSchema>, keyof TurnCallbacks | 'tools' | 'signal'> &
@@ -214,7 +222,7 @@ export class ChatSession {
     schema: SchemaNode | undefined,
   ): Promise<ChatReply> {
     for (let round = 0; ; round++) {
-      const reply = await this.turn(newMessages, round === 0 ? opts : { ...opts, toolChoice: 'auto' }, registry, schema);
+      const reply = await this.turn(newMessages, round === 0 ? opts : { ...opts, toolChoice: 'auto', responsePrefix: undefined }, registry, schema);
       const runnable = reply.finishReason === 'toolCalls' && reply.toolCalls.every((c) => !c.error && tools[c.name]?.handler);
       if (!runnable || round + 1 >= maxRounds) return reply;
       newMessages = [];
@@ -521,6 +529,7 @@ export class ChatSession {
       onToolCall: opts.onToolCall,
       onToolCallDelta: opts.onToolCallDelta,
       logitsProcessor: opts.logitsProcessor,
+      responsePrefix: opts.responsePrefix,
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
       // (a strict call the model starts itself: the constraint takes over from its <TOOLCALL> token)
       toolCallConstraint: opts.strictToolCalls && toolList.length > 0 ? () => new ToolCallConstraint(tok, toolList) : undefined,
@@ -541,8 +550,8 @@ export class ChatSession {
     this.tokens.push(...r.fed); // keep the token list in step with the sequence
     this.messages.push(assistantMessage(r.text, r.reasoning, r.toolCalls));
     if (r.finishReason === 'abort' && opts.throwOnAbort) throw opts.signal?.reason ?? new Error('aborted');
-    const promptTokens = cached + ids.length;
-    const { fed: _fed, reasoningTokens: _r, completionTokens: _c, decodeMs: _d, ...visible } = r;
+    const promptTokens = cached + ids.length + r.prefixTokens;
+    const { fed: _fed, reasoningTokens: _r, completionTokens: _c, decodeMs: _d, prefixTokens: _p, ...visible } = r;
     return {
       ...visible,
       ...(logprobs ? { logprobs } : {}),

@@ -5,6 +5,7 @@
  * applies stop strings across token boundaries, and stops on end of turn,
  * maxTokens, a full context or an AbortSignal (checked before every step).
  */
+import { InvalidArgumentError } from '../errors';
 import type { Sequence } from '../sequence';
 import { IncrementalDetokenizer } from './detokenizer';
 import type { AnswerConstraint } from './json-constraint';
@@ -64,6 +65,8 @@ export interface TurnInput extends TurnCallbacks {
    * factory (a ToolCallConstraint, which takes that token) governs the rest of the answer.
    */
   toolCallConstraint?: () => AnswerConstraint;
+  /** Text the answer starts with (after the thought, if any): fed, not sampled, and part of `text`. */
+  responsePrefix?: string;
 }
 
 export interface TurnResult {
@@ -77,6 +80,8 @@ export interface TurnResult {
   decodeMs: number;
   /** Every id this turn fed to the sequence, in order (sampled and forced). */
   fed: number[];
+  /** Tokens of the response prefix that were fed. */
+  prefixTokens: number;
 }
 
 /**
@@ -220,6 +225,27 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   };
 
   let constraint = input.constraint;
+  let prefixPending = Boolean(input.responsePrefix);
+  let prefixTokens = 0;
+  /** Feeds the response prefix where the answer begins; false when the context cannot hold it. */
+  const feedPrefix = async (): Promise<boolean> => {
+    prefixPending = false;
+    const ids = tok.encode(input.responsePrefix!);
+    if (constraint)
+      for (const id of ids) {
+        if (!constraint.allows(id))
+          throw new InvalidArgumentError(`send: responsePrefix ${JSON.stringify(input.responsePrefix)} cannot begin an answer of the requested form`);
+        constraint.accept(id);
+      }
+    route(detok.flush());
+    if (seq.length + ids.length >= seq.contextSize) return false;
+    logits = await seq.prefill(ids);
+    fed.push(...ids);
+    prefixTokens = ids.length;
+    route(input.responsePrefix!);
+    return true;
+  };
+  if (prefixPending && channel === 'text' && !(await feedPrefix())) finish = 'length';
   while (!finish) {
     if (input.signal?.aborted) {
       finish = 'abort';
@@ -277,7 +303,9 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     // brings the logits back for the tries after a refusal: most drawn tokens are allowed, so the JS sampler
     // rarely runs. (A strict call begins after its <TOOLCALL> token, which was sampled freely.)
     const constrained = constraint !== undefined && channel === 'text';
-    const sampleNext = sampleNatively && !closing && completion < input.maxTokens && seq.length + 1 < seq.contextSize;
+    const answerBegins = prefixPending && tokenChannel === 'reasoning' && channel === 'text'; // the prefix comes next
+    const sampleNext =
+      sampleNatively && !closing && !answerBegins && completion < input.maxTokens && seq.length + 1 < seq.contextSize;
     if (sampleNext && !constrained) next = (await seq.decodeSample(id, sampler, history, mask())).id;
     else if (sampleNext && constraint !== undefined && !constraint.complete) {
       const r = await seq.decodeSample(id, sampler, history, endOfTurn, { logits: true });
@@ -297,6 +325,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       fed.push(...forced);
       route(action.text);
     }
+    if (prefixPending && channel === 'text' && !(await feedPrefix())) finish = 'length';
   }
   // End of stream: release held text (a partial marker is just text) and any open tool block.
   route(detok.flush());
@@ -315,5 +344,6 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     completionTokens: completion,
     decodeMs: performance.now() - t0,
     fed,
+    prefixTokens,
   };
 }
