@@ -473,8 +473,9 @@ export class ChatSession {
       cached = 0;
     }
     this.renderedTools = toolsJson;
-    // What this turn can reach: the state, the prompt, the reply and a thinking budget's closing tokens.
-    const reach = cached + ids.length + maxTokens + this.closingSlack(reasoningOff ? undefined : budget);
+    // What this turn can reach: the state, the prompt, a response prefix, the reply and a thinking budget's closing tokens.
+    const prefixTokens = opts.responsePrefix ? tok.encode(opts.responsePrefix).length : 0;
+    const reach = cached + ids.length + prefixTokens + maxTokens + this.closingSlack(reasoningOff ? undefined : budget);
     let logits: Float32Array;
     let reused = 0; // prompt tokens a prompt-cache snapshot supplied
     const cache = this.host.promptCache;

@@ -54,6 +54,18 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
     else messages.push(toChatMessage(m, text));
   });
   if (messages.length === 0) throw badRequest('messages: at least one non-system message is required', 'messages');
+  // vLLM's continue_final_message: the last (assistant) message is the start of the answer, continued by the model.
+  let prefix: string | undefined;
+  if (req.continue_final_message) {
+    const last = messages[messages.length - 1];
+    if (req.add_generation_prompt === true)
+      throw badRequest('continue_final_message: cannot be combined with add_generation_prompt: true', 'continue_final_message');
+    if (last.role !== 'assistant' || last.tool_calls?.length || typeof last.content !== 'string' || !last.content)
+      throw badRequest('continue_final_message: the last message must be an assistant message with text to continue', 'continue_final_message');
+    prefix = last.content;
+    messages.pop();
+    if (messages.length === 0) throw badRequest('messages: at least one non-system message is required before the one continued', 'messages');
+  }
 
   const enable = req.chat_template_kwargs?.enable_thinking;
   const budget = req.thinking_token_budget ?? undefined;
@@ -78,6 +90,7 @@ export function planChat(req: ChatCompletionRequest, defaultMaxTokens?: number):
       ...(forceCall ? { toolChoice: 'required' as const } : {}),
       ...(req.tools?.some((t) => t.function.strict) ? { strictToolCalls: true } : {}),
       ...(req.logprobs ? { logprobs: true, topLogprobs: req.top_logprobs ?? 0 } : {}),
+      ...(prefix !== undefined ? { responsePrefix: prefix } : {}),
     },
     n: req.n ?? 1,
     seed: req.seed ?? undefined,

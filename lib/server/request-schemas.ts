@@ -76,6 +76,10 @@ export const chatCompletionRequest = z.object({
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).nullish(),
   response_format: z.object({ type: z.string() }).passthrough().nullish(),
+  /** vLLM: the last message is an assistant message to continue (its text starts the answer). */
+  continue_final_message: z.boolean().nullish(),
+  /** vLLM: must not be true together with continue_final_message. */
+  add_generation_prompt: z.boolean().nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 

@@ -66,17 +66,30 @@ export function registerChatCompletions(app: FastifyInstance, ctx: ServerContext
 /** Runs one choice on its own session and frees the session's state, whatever happens. */
 async function runChoice(ctx: ServerContext, req: FastifyRequest, plan: ChatPlan, index: number, callbacks: Callbacks): Promise<ChatReply> {
   const chat = ctx.model.createChatSession(plan.session);
+  // continue_final_message: the answer starts with the continued text, which the client already has, so the
+  // response (streamed or not) carries only what the model added, as vLLM's does.
+  const given = plan.send.responsePrefix?.replace(/^\s+/, '') ?? ''; // (the answer's leading whitespace is dropped)
+  let hide = given.length;
+  const onText =
+    hide > 0 && callbacks.onText
+      ? (t: string) => {
+          const k = Math.min(hide, t.length);
+          hide -= k;
+          if (k < t.length) callbacks.onText!(t.slice(k));
+        }
+      : callbacks.onText;
   try {
     const seed = choiceSeed(plan.seed, index);
     const reply = await chat.send(plan.messages, {
       ...plan.send,
       ...callbacks,
+      onText,
       ...(seed !== undefined ? { seed } : {}),
       signal: req.generationSignal,
       logitsProcessor: ctx.testHooks?.logitsProcessor?.({ route: 'chat', body: req.body as Record<string, unknown>, choice: index }),
     });
     ctx.metrics.countGeneration(reply.usage.promptTokens - reply.usage.cachedTokens, reply.usage.completionTokens, reply.timings.decodeMs);
-    return reply;
+    return given && reply.text.startsWith(given) ? { ...reply, text: reply.text.slice(given.length) } : reply;
   } finally {
     chat.dispose();
   }
