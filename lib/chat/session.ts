@@ -474,8 +474,8 @@ export class ChatSession {
     }
     this.renderedTools = toolsJson;
     // What this turn can reach: the state, the prompt, a response prefix, the reply and a thinking budget's closing tokens.
-    const prefixTokens = opts.responsePrefix ? tok.encode(opts.responsePrefix).length : 0;
-    const reach = cached + ids.length + prefixTokens + maxTokens + this.closingSlack(reasoningOff ? undefined : budget);
+    const prefix = opts.responsePrefix ? { text: opts.responsePrefix, ids: tok.encode(opts.responsePrefix) } : undefined;
+    const reach = cached + ids.length + (prefix?.ids.length ?? 0) + maxTokens + this.closingSlack(reasoningOff ? undefined : budget);
     let logits: Float32Array;
     let reused = 0; // prompt tokens a prompt-cache snapshot supplied
     const cache = this.host.promptCache;
@@ -530,7 +530,7 @@ export class ChatSession {
       onToolCall: opts.onToolCall,
       onToolCallDelta: opts.onToolCallDelta,
       logitsProcessor: opts.logitsProcessor,
-      responsePrefix: opts.responsePrefix,
+      responsePrefix: prefix,
       logprobs: logprobs ? (opts.topLogprobs ?? 0) : undefined,
       // (a strict call the model starts itself: the constraint takes over from its <TOOLCALL> token)
       toolCallConstraint: opts.strictToolCalls && toolList.length > 0 ? () => new ToolCallConstraint(tok, toolList) : undefined,

@@ -65,8 +65,8 @@ export interface TurnInput extends TurnCallbacks {
    * factory (a ToolCallConstraint, which takes that token) governs the rest of the answer.
    */
   toolCallConstraint?: () => AnswerConstraint;
-  /** Text the answer starts with (after the thought, if any): fed, not sampled, and part of `text`. */
-  responsePrefix?: string;
+  /** Text the answer starts with (after the thought, if any), with its token ids: fed, not sampled, and part of `text`. */
+  responsePrefix?: { text: string; ids: number[] };
 }
 
 export interface TurnResult {
@@ -230,11 +230,11 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   /** Feeds the response prefix where the answer begins; false when the context cannot hold it. */
   const feedPrefix = async (): Promise<boolean> => {
     prefixPending = false;
-    const ids = tok.encode(input.responsePrefix!);
+    const { text: prefixText, ids } = input.responsePrefix!;
     if (constraint)
       for (const id of ids) {
         if (!constraint.allows(id))
-          throw new InvalidArgumentError(`send: responsePrefix ${JSON.stringify(input.responsePrefix)} cannot begin an answer of the requested form`);
+          throw new InvalidArgumentError(`send: responsePrefix ${JSON.stringify(prefixText)} cannot begin an answer of the requested form`);
         constraint.accept(id);
       }
     route(detok.flush());
@@ -242,7 +242,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     logits = await seq.prefill(ids);
     fed.push(...ids);
     prefixTokens = ids.length;
-    route(input.responsePrefix!);
+    route(prefixText);
     return true;
   };
   if (prefixPending && channel === 'text' && !(await feedPrefix())) finish = 'length';
