@@ -24,6 +24,8 @@ describe('chat slash commands', () => {
     expect(parseChatCommand('/save out dir/chat.json')).toEqual({ kind: 'save', file: 'out dir/chat.json' });
     expect(parseChatCommand('/save')?.kind).toBe('invalid');
     expect(parseChatCommand('/reset')).toEqual({ kind: 'reset' });
+    expect(parseChatCommand('/undo')).toEqual({ kind: 'undo' });
+    expect(parseChatCommand('/retry')).toEqual({ kind: 'retry' });
     expect(parseChatCommand('/exit')).toEqual({ kind: 'exit' });
     expect(parseLogitBias('42=-inf, 7=2.5,3=-1')).toEqual({ 42: -Infinity, 7: 2.5, 3: -1 });
     expect(() => parseLogitBias('x=1')).toThrow(/ID=BIAS/);
@@ -109,6 +111,30 @@ describeTmux('chat in a terminal', () => {
     again.type('/exit');
     await again.waitFor(() => again.exitStatus() !== undefined, 30_000, 'the program to exit');
     expect(again.exitStatus()).toBe(0);
+  });
+
+  test('/retry answers the last message again from the state before it; /undo takes messages back', async () => {
+    const t = start(['--no-think']); // greedy: a retry gives the same answer
+    await t.waitFor((s) => s.includes('(no think) >'), 60_000, 'the prompt');
+    t.type('Hello there');
+    await t.waitFor((s) => countStats(s) >= 1, 60_000, 'the first answer');
+    t.type('Second message');
+    await t.waitFor((s) => countStats(s) >= 2, 60_000, 'the second answer');
+    t.type('/retry');
+    const screen = await t.waitFor((s) => countStats(s) >= 3, 60_000, 'the retried answer');
+    const stats = [...screen.matchAll(/\[12 tokens, [\d.]+ tokens\/s, (prompt \d+ \(\d+ cached\)), finish: length\]/g)].map((m) => m[1]);
+    expect(stats).toHaveLength(3);
+    expect(stats[2]).toBe(stats[1]); // the same prompt, and the same conversation state reused
+    expect(stats[2]).not.toMatch(/\(0 cached\)/);
+    t.type('/undo');
+    await t.waitFor((s) => s.includes('took back: Second message'), 10_000, '/undo');
+    t.type('/undo');
+    await t.waitFor((s) => s.includes('took back: Hello there'), 10_000, 'a second /undo');
+    t.type('/undo');
+    await t.waitFor((s) => s.includes('nothing to undo'), 10_000, '/undo with nothing left');
+    t.type('/exit');
+    await t.waitFor(() => t.exitStatus() !== undefined, 20_000, 'the program to exit');
+    expect(t.exitStatus()).toBe(0);
   });
 
   test('Ctrl-C during an answer stops it; the chat goes on', async () => {

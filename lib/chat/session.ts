@@ -59,6 +59,13 @@ export const chatSessionOptionsSchema = z
     reserve: z.enum(['context', 'turn']).optional(),
     /** Default sampling for every send (model card: temperature 0.6, top-p 0.95 with reasoning; greedy without). */
     sampling: samplingOptionsSchema.optional(),
+    /**
+     * How many of the latest sends keep a copy of the state from before them, so that rewind()/regenerate() of
+     * those sends swaps the copy in instead of feeding the conversation again. Each copy holds the state's fixed
+     * size plus the KV of the tokens at that point (see Model.memory); a copy that does not fit is skipped.
+     * Default 0: rewinding feeds the kept tokens again (the identical state, at the cost of a prefill).
+     */
+    checkpoints: z.number().int().min(0).max(64).optional(),
   })
   .strict();
 export type ChatSessionOptions = Omit<z.input<typeof chatSessionOptionsSchema>, 'tools'> & { tools?: ToolSet };
@@ -163,6 +170,20 @@ export interface ChatSnapshot {
 
 type Input = string | ChatMessage | ChatMessage[];
 
+/** Where a send began: what rewind() needs to undo it. */
+interface SendMark {
+  /** this.messages.length before the send; its input messages follow. */
+  messages: number;
+  inputCount: number;
+  /** this.tokens.length before the send, valid while the session's token list keeps `epoch`. */
+  tokens: number;
+  epoch: number;
+  turnOpen: boolean;
+  renderedTools: string;
+  /** The state before the send, with the ids it holds (options.checkpoints). */
+  checkpoint?: { seq: Sequence; tokens: number[] };
+}
+
 /** The `meta` of a chat session's state file: the snapshot, whose tokens the saved state holds. */
 export const CHAT_FILE_FORMAT = 'nemotron-node.chat-file/1';
 
@@ -173,6 +194,9 @@ export class ChatSession {
   private renderedTools = ''; // the tool declarations the state was built with
   private turnOpen = false; // the last assistant turn in the state has no end-of-turn token yet
   private sending = 0; // sends in progress (the state is mid-turn while > 0)
+  private marks: SendMark[] = []; // one per send still in the history, oldest first
+  // Changes whenever `tokens` is replaced rather than extended: a mark from another epoch cannot cut it.
+  private epoch = 0;
   private readonly options: z.output<typeof chatSessionOptionsSchema>;
   private readonly sessionTools: ToolSet;
   readonly contextSize: number;
@@ -206,11 +230,44 @@ export class ChatSession {
     if (opts.toolChoice === 'required' && opts.responseFormat !== undefined && opts.responseFormat !== 'text')
       throw new InvalidArgumentError("send: toolChoice 'required' and a JSON responseFormat cannot be combined");
     this.sending++;
+    const mark = await this.markSend(newMessages.length);
     try {
       return await this.sendRounds(newMessages, opts, tools, registry, maxRounds, schema);
     } finally {
       this.sending--;
+      // A send that failed before its messages entered the history left nothing to undo.
+      if (this.messages.length <= mark.messages && this.marks[this.marks.length - 1] === mark) this.dropMarks(this.marks.length - 1);
     }
+  }
+
+  /**
+   * Undoes the last `count` sends (default 1): their messages (input, replies, tool rounds) leave the history
+   * and the state goes back to what it was before them, so the next send continues as if they never happened.
+   * Resolves to the input messages of the earliest send undone (to send again, edited or not). The state comes
+   * from a checkpoint when the session keeps one (options.checkpoints); otherwise the tokens before those sends
+   * are fed again (the identical state). A session resumed from a snapshot or file, or one whose state was
+   * rebuilt since (a changed tool list, contextOverflow 'dropOldest'), rewinds its history to the last user
+   * message(s) and rebuilds the state from the history at the next send. Not while a send runs.
+   */
+  async rewind(count = 1): Promise<ChatMessage[]> {
+    if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError(`rewind: count must be a whole number of at least 1, got ${count}`);
+    if (this.sending > 0) throw new InvalidArgumentError('rewind: a send is in progress; rewind after it resolves');
+    this.sending++;
+    try {
+      return await this.rewindSends(count);
+    } finally {
+      this.sending--;
+    }
+  }
+
+  /**
+   * Replaces the last reply: rewinds the last send and sends its input again with these options (give a seed
+   * or a temperature for a different answer; greedy settings give the same one). Resolves to the new reply.
+   */
+  async regenerate(options: SendOptions = {}): Promise<ChatReply> {
+    parseOptions(sendOptionsSchema, options, 'regenerate'); // bad options fail before the last reply is undone
+    const input = await this.rewind(1);
+    return this.send(input, options);
   }
 
   private async sendRounds(
@@ -297,6 +354,8 @@ export class ChatSession {
     copy.tokens = [...this.tokens];
     copy.renderedTools = this.renderedTools;
     copy.turnOpen = this.turnOpen;
+    copy.epoch = this.epoch;
+    copy.marks = this.marks.map(({ checkpoint: _c, ...m }) => ({ ...m })); // the copy rewinds by feeding tokens
     if (this.seq) copy.seq = await this.seq.clone();
     return copy;
   }
@@ -304,7 +363,8 @@ export class ChatSession {
   /** Forgets the conversation (the system prompt and options stay). */
   async reset(): Promise<void> {
     this.messages = [];
-    this.tokens = [];
+    this.dropMarks(0);
+    this.replaceTokens([]);
     this.turnOpen = false;
     if (this.seq) await this.seq.reset();
   }
@@ -358,8 +418,9 @@ export class ChatSession {
 
   private assign(snapshot: ChatSnapshot): void {
     this.messages = structuredClone(snapshot.history);
+    this.dropMarks(0);
     this.turnOpen = snapshot.turnOpen;
-    this.tokens = [];
+    this.replaceTokens([]);
     this.renderedTools = JSON.stringify(new ToolRegistry(this.sessionTools).forTemplate);
   }
 
@@ -374,11 +435,136 @@ export class ChatSession {
   dispose(): void {
     this.seq?.dispose();
     this.seq = undefined;
-    this.tokens = []; // nothing is cached any more: the next turn renders and feeds the whole conversation
+    this.replaceTokens([]); // nothing is cached any more: the next turn renders and feeds the whole conversation
     this.turnOpen = false;
+    for (const m of this.marks) this.dropCheckpoint(m);
   }
 
   // ---------------------------------------------------------------- internals
+
+  private replaceTokens(ids: number[]): void {
+    this.tokens = ids;
+    this.epoch++;
+  }
+
+  /** Records where a send begins (and, with options.checkpoints, a copy of the state there). */
+  private async markSend(inputCount: number): Promise<SendMark> {
+    const mark: SendMark = {
+      messages: this.messages.length,
+      inputCount,
+      tokens: this.tokens.length,
+      epoch: this.epoch,
+      turnOpen: this.turnOpen,
+      renderedTools: this.renderedTools,
+    };
+    const keep = this.options.checkpoints ?? 0;
+    if (keep > 0 && this.seq && !this.seq.disposed && this.tokens.length > 0) {
+      try {
+        // Sized to what it holds: rewinding grows it back to the session's context size when needed.
+        mark.checkpoint = { seq: await this.seq.clone({ contextSize: this.tokens.length }), tokens: [...this.tokens] };
+      } catch (err) {
+        if (!(err instanceof OutOfMemoryError)) throw err; // no room: this send rewinds by feeding tokens
+      }
+    }
+    this.marks.push(mark);
+    const held = this.marks.filter((m) => m.checkpoint);
+    for (const m of held.slice(0, Math.max(0, held.length - keep))) this.dropCheckpoint(m);
+    return mark;
+  }
+
+  private dropCheckpoint(m: SendMark): void {
+    m.checkpoint?.seq.dispose();
+    m.checkpoint = undefined;
+  }
+
+  /** Forgets the marks from index `from` on (and frees their checkpoints). */
+  private dropMarks(from: number): void {
+    for (const m of this.marks.slice(from)) this.dropCheckpoint(m);
+    this.marks.length = Math.min(this.marks.length, from);
+  }
+
+  private async rewindSends(count: number): Promise<ChatMessage[]> {
+    if (this.marks.length >= count) {
+      const mark = this.marks[this.marks.length - count];
+      const input = this.messages.slice(mark.messages, mark.messages + mark.inputCount);
+      await this.restoreState(mark);
+      this.messages = this.messages.slice(0, mark.messages);
+      this.dropMarks(this.marks.length - count);
+      return structuredClone(input);
+    }
+    // More sends than this session saw (it was resumed, or history was dropped): the marked sends, then
+    // earlier ones, each found where it began, at a user message.
+    const head = this.messages.slice(0, this.marks[0]?.messages ?? this.messages.length);
+    const rest = count - this.marks.length;
+    const users = head.flatMap((m, i) => (m.role === 'user' ? [i] : []));
+    const starts = users.filter((i, k) => k === 0 || users[k - 1] !== i - 1); // consecutive user messages: one send
+    if (starts.length < rest)
+      throw new InvalidArgumentError(`rewind: the history holds ${this.marks.length + starts.length} send(s), cannot undo ${count}`);
+    const at = starts[starts.length - rest];
+    let end = at;
+    while (end < head.length && head[end].role === 'user') end++;
+    const input = head.slice(at, end);
+    this.messages = head.slice(0, at);
+    this.dropMarks(0);
+    this.dropState(); // rebuilt from the history at the next send
+    return structuredClone(input);
+  }
+
+  /**
+   * The oldest `count` messages left the history: marks shift with it, sends that lost messages can no longer
+   * be undone, and no checkpoint holds a state that matches the shorter history any more.
+   */
+  private forgetOldest(count: number): void {
+    for (const m of this.marks) {
+      m.messages -= count;
+      this.dropCheckpoint(m);
+    }
+    this.marks = this.marks.filter((m) => m.messages >= 0);
+  }
+
+  /** Puts back the state (and what describes it) from before `mark`'s send. */
+  private async restoreState(mark: SendMark): Promise<void> {
+    const cp = mark.checkpoint;
+    mark.checkpoint = undefined;
+    if (cp) {
+      this.seq?.dispose();
+      this.seq = cp.seq;
+      this.tokens = cp.tokens;
+      this.epoch = mark.epoch; // the earlier marks of that epoch describe prefixes of these tokens again
+      if (this.options.reserve !== 'turn' && cp.seq.contextSize < this.contextSize) {
+        try {
+          this.seq = await cp.seq.clone({ contextSize: this.contextSize });
+          cp.seq.dispose();
+        } catch (err) {
+          if (!(err instanceof OutOfMemoryError)) throw err;
+          // No room for both: feed the tokens into a full-size sequence instead (waits for memory).
+          cp.seq.dispose();
+          this.seq = undefined;
+          await this.feed(this.tokens.splice(0), undefined);
+        }
+      }
+    } else if (mark.tokens === 0) {
+      this.dropState();
+    } else if (mark.epoch === this.epoch && this.seq && !this.seq.disposed && mark.tokens <= this.tokens.length) {
+      const keep = this.tokens.slice(0, mark.tokens);
+      await this.seq.reset();
+      this.tokens = [];
+      await this.feed(keep);
+    } else {
+      this.dropState();
+      return;
+    }
+    this.turnOpen = mark.turnOpen;
+    this.renderedTools = mark.renderedTools;
+  }
+
+  /** No state: the next send renders the whole conversation and feeds it. */
+  private dropState(): void {
+    this.seq?.dispose();
+    this.seq = undefined;
+    this.replaceTokens([]);
+    this.turnOpen = false;
+  }
 
   private tokenizerCheck(ids: number[]): number[] {
     return this.host.tokenizer.checkIds(ids, 'restoreChatSession');
@@ -483,7 +669,7 @@ export class ChatSession {
       // A fresh state: start from the longest cached prefix of this prompt instead of token 0.
       this.seq?.dispose();
       this.seq = undefined;
-      this.tokens = [];
+      this.replaceTokens([]);
       const r = await cache.prefill(ids, {
         contextSize: this.options.reserve === 'turn' ? Math.min(this.contextSize, reach) : this.contextSize,
         snapshotAt: this.snapshotPoints([...this.messages, ...userMessages], registry, ids),
@@ -496,7 +682,7 @@ export class ChatSession {
     } else {
       if (cached === 0 && this.seq && this.seq.length > 0) {
         await this.seq.reset();
-        this.tokens = [];
+        this.replaceTokens([]);
       }
       if (this.options.reserve === 'turn') await this.fitSequence(reach, opts.signal);
       logits = await this.feed(ids, opts.signal);
@@ -597,6 +783,7 @@ export class ChatSession {
       let cut = 1;
       while (cut < this.messages.length && this.messages[cut].role !== 'user') cut++;
       this.messages = this.messages.slice(cut);
+      this.forgetOldest(cut);
       const full = this.render([...this.messages, ...newMessages], registry, true);
       const ids = tok.encode(full);
       if (ids.length < this.contextSize) return { ids, promptText: full };

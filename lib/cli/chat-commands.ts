@@ -4,6 +4,8 @@ export type ChatCommand =
   | { kind: 'no_think' }
   | { kind: 'budget'; tokens: number }
   | { kind: 'reset' }
+  | { kind: 'undo' }
+  | { kind: 'retry' }
   | { kind: 'save'; file: string }
   | { kind: 'help' }
   | { kind: 'exit' }
@@ -14,6 +16,8 @@ export const CHAT_HELP = [
   '/no_think       reasoning off',
   '/budget N       at most N thinking tokens per answer (0: no limit)',
   '/reset          forget the conversation',
+  '/undo           take back your last message and its answer',
+  '/retry          answer your last message again (a new draw when sampling)',
   '/save FILE      write the conversation as JSON (model.restoreChatSession() reads it)',
   '/exit           quit (also Ctrl-D, or Ctrl-C at the prompt)',
   'Ctrl-C while the model answers stops the answer.',
@@ -37,6 +41,10 @@ export function parseChatCommand(line: string): ChatCommand | undefined {
     }
     case 'reset':
       return { kind: 'reset' };
+    case 'undo':
+      return { kind: 'undo' };
+    case 'retry':
+      return { kind: 'retry' };
     case 'save':
       return arg ? { kind: 'save', file: arg } : { kind: 'invalid', message: 'usage: /save FILE' };
     case 'help':

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 import type { ChatReply, ChatSession } from '../../chat/session';
+import type { ChatMessage } from '../../chat/template';
 import { loadModel, type Model } from '../../model';
 import { parseOrExit } from '../args';
 import { CHAT_HELP, parseChatCommand, parseLogitBias } from '../chat-commands';
@@ -138,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
     model = await loadWithProgress(path.resolve(o.model), { device: o.device, threads: o.threads, contextSize: o['context-size'] });
     if (o.session && fs.existsSync(o.session)) {
       // The file's system prompt, reasoning and context size are the conversation's own.
-      chat = await model.loadChatSession(o.session);
+      chat = await model.loadChatSession(o.session, { checkpoints: 1 });
       const ignored = (['system', 'no-think', 'context-size'] as const).filter((k) => o[k] !== undefined);
       if (ignored.length) console.log(`(--${ignored.join(', --')}: the resumed session keeps its own)`);
       sessionReasoning = chat.save().options.reasoning ?? 'on';
@@ -148,6 +149,7 @@ export async function run(argv: string[]): Promise<number> {
         systemPrompt: o.system,
         reasoning: sessionReasoning,
         contextSize: o['context-size'],
+        checkpoints: 1, // /undo and /retry of the last message swap a copy of the state back in, without a prefill
       });
     }
   } catch (err) {
@@ -175,6 +177,31 @@ export async function run(argv: string[]): Promise<number> {
   rl.on('SIGINT', onInterrupt);
   process.on('SIGINT', onInterrupt);
 
+  /** Sends one message and prints the answer as it streams. */
+  const answer = async (input: string | ChatMessage[]) => {
+    const printer = new ReplyPrinter(out, tty);
+    generation = new AbortController();
+    try {
+      const reply = await chat.send(input, {
+        signal: generation.signal,
+        // Per turn only when it differs from the session's: the system prompt already says it.
+        reasoning: reasoning === sessionReasoning ? undefined : reasoning,
+        thinking: reasoning === 'on' && budget ? { maxTokens: budget } : undefined,
+        maxTokens: o['max-tokens'],
+        temperature: o.temperature,
+        seed: o.seed,
+        logitBias,
+        onReasoning: (t) => printer.reasoning(t),
+        onText: (t) => printer.text(t),
+      });
+      printer.done(reply);
+    } catch (err) {
+      printer.done(undefined, `error: ${(err as Error).message}`);
+    } finally {
+      generation = undefined;
+    }
+  };
+
   try {
     for (;;) {
       const line = await lines.next(reasoning === 'on' ? '> ' : '(no think) > ');
@@ -191,6 +218,17 @@ export async function run(argv: string[]): Promise<number> {
         } else if (cmd.kind === 'budget') {
           budget = cmd.tokens > 0 ? cmd.tokens : undefined;
           console.log(budget ? `thinking budget: ${budget} tokens` : 'thinking budget: none');
+        } else if (cmd.kind === 'undo' || cmd.kind === 'retry') {
+          let input: ChatMessage[];
+          try {
+            input = await chat.rewind();
+          } catch (err) {
+            console.log(`nothing to ${cmd.kind === 'undo' ? 'undo' : 'retry'}: ${(err as Error).message}`);
+            continue;
+          }
+          const text = input.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
+          if (cmd.kind === 'undo') console.log(`took back: ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`);
+          else await answer(input);
         } else if (cmd.kind === 'reset') {
           await chat.reset();
           console.log('conversation cleared');
@@ -205,27 +243,7 @@ export async function run(argv: string[]): Promise<number> {
         continue;
       }
 
-      const printer = new ReplyPrinter(out, tty);
-      generation = new AbortController();
-      try {
-        const reply = await chat.send(line, {
-          signal: generation.signal,
-          // Per turn only when it differs from the session's: the system prompt already says it.
-          reasoning: reasoning === sessionReasoning ? undefined : reasoning,
-          thinking: reasoning === 'on' && budget ? { maxTokens: budget } : undefined,
-          maxTokens: o['max-tokens'],
-          temperature: o.temperature,
-          seed: o.seed,
-          logitBias,
-          onReasoning: (t) => printer.reasoning(t),
-          onText: (t) => printer.text(t),
-        });
-        printer.done(reply);
-      } catch (err) {
-        printer.done(undefined, `error: ${(err as Error).message}`);
-      } finally {
-        generation = undefined;
-      }
+      await answer(line);
     }
   } finally {
     process.off('SIGINT', onInterrupt);
