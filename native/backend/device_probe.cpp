@@ -31,6 +31,10 @@ CudaStatus probe() {
     cudaGetLastError();  // clear the sticky error so later calls start clean
     return s;
   }
+  // cudaSetDevice below changes this thread's current device; put it back so a thread that probes and later
+  // launches work (on device 0's stream) is not left on another GPU.
+  int previous = 0;
+  const bool restore = cudaGetDevice(&previous) == cudaSuccess;
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp p{};
     if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
@@ -45,10 +49,14 @@ CudaStatus probe() {
     if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) d.free_bytes = free_b;
     s.devices.push_back(d);
   }
-  bool any_supported = false;
-  for (const auto& d : s.devices) any_supported = any_supported || d.major >= 8;
-  if (s.devices.empty()) s.reason = "no CUDA device found";
-  else if (!any_supported) s.reason = "no GPU with compute capability 8.0 or newer (the kernels need Ampere or later)";
+  if (restore) cudaSetDevice(previous);
+  cudaGetLastError();
+  // The engine runs on device 0 (CUDA_VISIBLE_DEVICES chooses which GPU that is), so that one must be supported.
+  if (s.devices.empty() || s.devices.front().index != 0) s.reason = "no CUDA device found";
+  else if (s.devices.front().major < 8)
+    s.reason = "GPU 0 (" + s.devices.front().name +
+               ") has compute capability below 8.0; the kernels need Ampere or later (set CUDA_VISIBLE_DEVICES to "
+               "another GPU)";
   else s.available = true;
 #endif
   return s;

@@ -375,7 +375,9 @@ double cuda_candidates_time_ms(int64_t rows, bool collect, int iters) {
   std::vector<DevCandidateQuery> q(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) q[static_cast<size_t>(r)] = DevCandidateQuery{r, -20.72326583694641, collect ? 1 : 0, 0};
   auto* dq = static_cast<DevCandidateQuery*>(h.alloc(q.size() * sizeof(DevCandidateQuery)));
-  check(cudaMemcpy(dq, q.data(), q.size() * sizeof(DevCandidateQuery), cudaMemcpyHostToDevice), "queries upload");
+  // On the harness's stream: a legacy-stream copy is not ordered before launches on a non-blocking stream.
+  h.ok(cudaMemcpyAsync(dq, q.data(), q.size() * sizeof(DevCandidateQuery), cudaMemcpyHostToDevice, h.stream()),
+       "queries upload");
   return h.time(iters, [&](int i) {
     const int64_t c = i % slots;
     candidates(logits + c * ln, V, dq, static_cast<int>(rows), heads + c * rows, masks + c * mn, h.stream());

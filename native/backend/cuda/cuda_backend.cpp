@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
 #include "model/safetensors.h"
 
@@ -26,6 +27,15 @@ void* device_alloc(size_t bytes, const char* what) {
   if (bytes == 0) return nullptr;
   cudaError_t err = cudaMalloc(&p, bytes);
   if (err == cudaErrorMemoryAllocation) {
+    // The workspace pool keeps what attention and the scan freed (it never trims by itself): give that
+    // back to the device and try once more before calling it out of memory.
+    cudaGetLastError();
+    int device = 0;
+    if (cudaGetDevice(&device) == cudaSuccess) cudaMemPoolTrimTo(cuda::workspace_pool(device), 0);
+    err = cudaMalloc(&p, bytes);
+  }
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // reset the recorded error so the next launch check does not report this one
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
@@ -42,7 +52,13 @@ class DeviceBuffer final : public FloatBuffer {
   DeviceBuffer(size_t count, cudaStream_t stream) {
     data_ = static_cast<float*>(device_alloc(count * sizeof(float), "a state/activation buffer"));
     size_ = count;
-    if (count) cuda::check(cudaMemsetAsync(data_, 0, count * sizeof(float), stream), "cudaMemsetAsync");
+    if (!count) return;
+    const cudaError_t err = cudaMemsetAsync(data_, 0, count * sizeof(float), stream);
+    if (err != cudaSuccess) {
+      cudaFree(data_);  // a throwing constructor runs no destructor
+      data_ = nullptr;
+      cuda::check(err, "cudaMemsetAsync");
+    }
   }
   ~DeviceBuffer() override {
     if (data_) cudaFree(data_);
@@ -161,8 +177,15 @@ struct DeviceBlock {
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {
-    cuda::check(cudaSetDevice(device), "cudaSetDevice");
-    cuda::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    // A device that is present but cannot be used (exclusive-process mode and busy, a failing driver) is
+    // DeviceUnavailable, as the header promises, so device 'auto' can fall back to the CPU.
+    cudaError_t err = cudaSetDevice(device);
+    if (err == cudaSuccess) err = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      fail(ErrorCode::DeviceUnavailable, std::string("CUDA device ") + std::to_string(device) +
+                                             " cannot be used: " + cudaGetErrorString(err));
+    }
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
@@ -246,18 +269,18 @@ class CudaBackend final : public Backend {
 
   void conv1d_silu(const ConvArgs& a, const std::vector<SeqSpan>& spans) override {
     SpanUpload u = upload_spans(spans);
+    SlotRelease guard(*this, u);
     cuda::conv1d_silu(a, u.spans, static_cast<int>(spans.size()), u.max_n, stream_);
-    release(u);
   }
   void ssm_scan(const ScanArgs& a, const std::vector<SeqSpan>& spans) override {
     SpanUpload u = upload_spans(spans);
+    SlotRelease guard(*this, u);
     cuda::ssm_scan(a, u.spans, static_cast<int>(spans.size()), u.max_n, stream_);
-    release(u);
   }
   void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) override {
     SpanUpload u = upload_spans(spans);
+    SlotRelease guard(*this, u);
     cuda::attention(a, u.spans, static_cast<int>(spans.size()), u.max_n, u.max_keys, stream_);
-    release(u);
   }
 
   void edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) override {
@@ -359,6 +382,8 @@ class CudaBackend final : public Backend {
     if (bytes > s.bytes) {
       cuda::check(cudaStreamSynchronize(stream_), "stream");
       if (s.ptr) cudaFree(s.ptr);
+      s.ptr = nullptr;  // if the allocation below throws, nothing points at freed memory
+      s.bytes = 0;
       s.ptr = device_alloc(std::max<size_t>(bytes, 4096), "scratch");
       s.bytes = std::max<size_t>(bytes, 4096);
     }
@@ -386,13 +411,18 @@ class CudaBackend final : public Backend {
     if (slot.pending) cuda::check(cudaEventSynchronize(slot.done), "span slot");
     slot.pending = false;
     if (spans.size() > slot.capacity) {
+      // Grown in an order that leaves the slot empty, never half-freed, if an allocation throws.
       if (slot.host) cudaFreeHost(slot.host);
       if (slot.device) cudaFree(slot.device);
-      slot.capacity = std::max<size_t>(spans.size(), 16);
-      cuda::check(cudaMallocHost(reinterpret_cast<void**>(&slot.host), slot.capacity * sizeof(cuda::DevSpan)),
-                  "cudaMallocHost");
-      slot.device = device_alloc(slot.capacity * sizeof(cuda::DevSpan), "span list");
+      slot.host = nullptr;
+      slot.device = nullptr;
+      slot.capacity = 0;
+      const size_t capacity = std::max<size_t>(spans.size(), 16);
       if (!slot.done) cuda::check(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming), "cudaEventCreate");
+      cuda::check(cudaMallocHost(reinterpret_cast<void**>(&slot.host), capacity * sizeof(cuda::DevSpan)),
+                  "cudaMallocHost");
+      slot.device = device_alloc(capacity * sizeof(cuda::DevSpan), "span list");
+      slot.capacity = capacity;
     }
     SpanUpload u{static_cast<const cuda::DevSpan*>(slot.device), 0, 0, &slot};
     for (size_t i = 0; i < spans.size(); ++i) {
@@ -420,10 +450,21 @@ class CudaBackend final : public Backend {
     return u;
   }
 
-  void release(const SpanUpload& u) {
-    cuda::check(cudaEventRecord(u.slot->done, stream_), "cudaEventRecord");
-    u.slot->pending = true;
-  }
+  // Records, after the launch that reads a slot (or after the launch failed to be queued), the event that
+  // guards the slot's reuse: the span copy itself is already queued either way.
+  class SlotRelease {
+   public:
+    SlotRelease(CudaBackend& b, const SpanUpload& u) : b_(b), slot_(u.slot) {}
+    SlotRelease(const SlotRelease&) = delete;
+    SlotRelease& operator=(const SlotRelease&) = delete;
+    ~SlotRelease() {
+      if (slot_->done && cudaEventRecord(slot_->done, b_.stream_) == cudaSuccess) slot_->pending = true;
+    }
+
+   private:
+    CudaBackend& b_;
+    SpanSlot* slot_;
+  };
 
   int device_;
   cudaStream_t stream_ = nullptr;

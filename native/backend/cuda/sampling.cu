@@ -86,7 +86,9 @@ __global__ void __launch_bounds__(kCandidateThreads)
   }
   __syncthreads();
   const float max = warp_best[0];
-  const int argmax = warp_index[0] == INT_MAX ? 0 : warp_index[0];  // (all NaN: 0, as a scan from 0 keeps)
+  // The CPU twin scans `l[i] > l[best]` from best = 0: nothing compares greater than a NaN, so a NaN at index 0
+  // (or a row of NaNs) keeps 0 there; elsewhere NaNs are skipped, as here.
+  const int argmax = (warp_index[0] == INT_MAX || isnan(l[0])) ? 0 : warp_index[0];
   __syncthreads();  // everyone has read warp_best/warp_index
 
   int64_t count = 0;

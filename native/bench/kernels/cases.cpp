@@ -35,9 +35,10 @@ std::vector<Case> make_cases(bool quick) {
 
   // ---- linear: M <= 64 is decode (one row per sequence: memory-bound, weights
   // streamed once); M >= 512 is prefill (tensor-core GEMM). The kernel takes its
-  // GEMV path up to 16 rows, so the GEMV target applies to M = 1 and 8.
-  const std::vector<int64_t> ms = quick ? std::vector<int64_t>{1, 8, 2048}
-                                        : std::vector<int64_t>{1, 8, 32, 64, 512, 2048, 8192};
+  // GEMV path up to 16 rows, so the GEMV target applies to M = 1, 8 and 16 (at 16 each warp re-reads 16 rows
+  // of x per weight chunk: the row that shows whether that stays within L1/L2 bandwidth).
+  const std::vector<int64_t> ms = quick ? std::vector<int64_t>{1, 8, 16, 2048}
+                                        : std::vector<int64_t>{1, 8, 16, 32, 64, 512, 2048, 8192};
   for (const LinearShape& l : kLinear)
     for (int64_t m : ms) {
       Case c;
