@@ -211,16 +211,20 @@ class CudaBackend final : public Backend {
     return std::make_unique<PinnedBuffer>(count);
   }
   void zero(float* dst, size_t count) override {
+    bind();
     cuda::check(cudaMemsetAsync(dst, 0, count * sizeof(float), stream_), "cudaMemsetAsync");
   }
   void copy(float* dst, const float* src, size_t count) override {
+    bind();
     cuda::check(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "copy");
   }
   void to_host(const float* src, size_t count, float* host_dst) override {
+    bind();
     cuda::check(cudaMemcpyAsync(host_dst, src, count * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host");
     cuda::check(cudaStreamSynchronize(stream_), "forward pass");
   }
   void from_host(const float* host_src, size_t count, float* dst) override {
+    bind();
     upload(dst, host_src, count * sizeof(float), "from_host");
   }
 
@@ -250,6 +254,7 @@ class CudaBackend final : public Backend {
   }
 
   void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) override {
+    bind();
     if (n <= 0) return;
     // host_ids is the caller's pageable vector, which may be gone before the copy
     // runs (a forward that wants no logits returns without synchronising).
@@ -363,6 +368,9 @@ class CudaBackend final : public Backend {
     size_t bytes = 0;
   };
 
+  // Work arrives on whichever libuv worker thread runs it, whose current device is 0 unless set: every entry
+  // that starts work (a forward pass starts with embed; clone/reset/save/load use zero/copy/to_host/from_host)
+  // makes this backend's device current first. Cheap when it already is.
   void bind() { cuda::check(cudaSetDevice(device_), "cudaSetDevice"); }
 
   // Host -> device copy that is complete, and ordered before every later launch on
