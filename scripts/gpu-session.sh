@@ -88,6 +88,16 @@ else
   echo "(skipped: $(left) s left)"
 fi
 
+# Where the GEMV should hand over to the tensor-core GEMM: the same linear rows with the GEMM for every row count
+# (appended to bench-kernels.log; compare the .M8 / .M16 rows of the two runs).
+if [ "$(left)" -gt 90 ]; then
+  echo "== linear with the GEMM at every row count (NEMOTRON_GEMV_MAX_ROWS=0) vs the GEMV up to 16 rows"
+  { echo; echo "## A/B: NEMOTRON_GEMV_MAX_ROWS=0 (tensor-core GEMM from M=1)"; } >> "$OUT/bench-kernels.log"
+  NEMOTRON_GEMV_MAX_ROWS=0 timeout 60 ./build-gpu/nemotron_bench_kernels --quick --filter linear. \
+    >> "$OUT/bench-kernels.log" 2>&1
+  grep -E '^ *linear\.[a-z_0-9]+\.M(8|16) ' "$OUT/bench-kernels.log" || true
+fi
+
 if [ "$(left)" -gt 100 ]; then
   echo "== CPU benchmark (for comparison)"
   timeout $(( $(left) - 10 )) ./build-gpu/nemotron_bench_cpu --json "$OUT/bench-cpu.json" > "$OUT/bench-cpu.log" 2>&1

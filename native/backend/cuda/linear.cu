@@ -9,6 +9,7 @@
 // exact fp32 SIMT GEMM, so their results keep fp32 accuracy.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,25 @@ namespace {
 
 using namespace linear_detail;
 
-constexpr int64_t kGemvMaxRows = 16;
+constexpr int64_t kGemvMaxRows = 16;  // the largest accumulator count compiled (launch_gemv)
+
+// Where the GEMV hands over to the GEMM: kGemvMaxRows unless NEMOTRON_GEMV_MAX_ROWS (0..16) says otherwise.
+// At 8-16 rows every warp re-reads all rows of x per weight chunk, so the GEMV may become L1-bound before the
+// weights' DRAM stream does; the switch point is a measurement (nemotron_bench_kernels --filter linear. with
+// each setting), not a guess, hence a knob rather than a rebuild.
+int64_t gemv_max_rows() {
+  static const int64_t rows = [] {
+    const char* v = std::getenv("NEMOTRON_GEMV_MAX_ROWS");
+    if (v == nullptr || *v == 0) return kGemvMaxRows;
+    char* end = nullptr;
+    const long r = std::strtol(v, &end, 10);
+    if (*end != 0 || r < 0 || r > kGemvMaxRows)
+      fail(ErrorCode::InvalidArgument, std::string("NEMOTRON_GEMV_MAX_ROWS must be a whole number from 0 to ") +
+                                           std::to_string(kGemvMaxRows) + ", not \"" + v + "\"");
+    return static_cast<int64_t>(r);
+  }();
+  return rows;
+}
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
@@ -95,7 +114,7 @@ void launch_simt(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t 
 template <typename W>
 void dispatch(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
               float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores) {
-  if (rows <= kGemvMaxRows)
+  if (rows <= gemv_max_rows())
     launch_gemv<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
   else if (tensor_cores)
     launch_wmma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
@@ -117,7 +136,7 @@ void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const fl
     fail(ErrorCode::InvalidArgument, "cuda linear: null pointer");
   switch (w.dtype) {
     case DType::BF16: {
-      const bool tc = rows > kGemvMaxRows && device_cc_major() >= 8;
+      const bool tc = rows > gemv_max_rows() && device_cc_major() >= 8;
       dispatch(x, rows, ldx, static_cast<const __nv_bfloat16*>(w.data), n, k, bias, out, ldo, stream, tc);
       break;
     }
