@@ -21,6 +21,8 @@ export interface GenerateTextOptions {
   logitsProcessor?: (logits: Float32Array, ctx: LogitsContext) => void;
   /** Report each generated token's log-probability with this many alternatives (the decode steps then sample in JS). */
   logprobs?: number;
+  /** Called once the prompt is in the sequence (prefilled, or taken from the prompt cache). */
+  onPromptDone?: () => void;
 }
 
 export interface GeneratedText {
@@ -60,6 +62,7 @@ export async function generateText(model: Model, o: GenerateTextOptions): Promis
     let emitted = 0; // chars of `text` already passed to onText
     let finishReason: GeneratedText['finishReason'] = 'length';
     let logits = cached ? cached.logits : await seq.prefill(o.promptIds);
+    o.onPromptDone?.();
     // Without a logits processor the decode steps sample natively (same tokens):
     // each brings back the next id instead of the logits.
     const sampleNatively = nativeSamplingEnabled() && !o.logitsProcessor && o.logprobs === undefined;

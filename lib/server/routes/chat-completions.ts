@@ -1,7 +1,9 @@
 /**
  * POST /v1/chat/completions: a fresh ChatSession per choice (the whole
  * conversation is rendered by the model's template and prefilled), run when the
- * scheduler gives this request its turn; JSON or SSE chunks out.
+ * scheduler gives this request its turn; JSON or SSE chunks out. With n > 1 the
+ * choices run together (../choices.ts): the prompt is prefilled once, and their
+ * streamed chunks interleave, each with its choice's index.
  */
 import type { ServerResponse } from 'node:http';
 
@@ -9,6 +11,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { TokenLogprob } from '../../chat/logprobs';
 import type { ChatReply, SendOptions } from '../../chat/session';
+import { runChoices, type ChoiceHooks } from '../choices';
 import { checkModel, type ServerContext } from '../context';
 import { streamInSlot } from '../stream-slot';
 import { ToolCallRelay } from '../tool-call-relay';
@@ -40,9 +43,9 @@ export function registerChatCompletions(app: FastifyInstance, ctx: ServerContext
     }
     const signal = req.generationSignal;
     const release = await ctx.scheduler.acquire(signal);
-    const replies: ChatReply[] = [];
+    let replies: ChatReply[];
     try {
-      for (let i = 0; i < plan.n; i++) replies.push(await runChoice(ctx, req, plan, i, {}));
+      replies = await runChoices(plan.n, signal, (i, hooks) => runChoice(ctx, req, plan, i, hooks, {}));
     } finally {
       release();
     }
@@ -64,7 +67,14 @@ export function registerChatCompletions(app: FastifyInstance, ctx: ServerContext
 }
 
 /** Runs one choice on its own session and frees the session's state, whatever happens. */
-async function runChoice(ctx: ServerContext, req: FastifyRequest, plan: ChatPlan, index: number, callbacks: Callbacks): Promise<ChatReply> {
+async function runChoice(
+  ctx: ServerContext,
+  req: FastifyRequest,
+  plan: ChatPlan,
+  index: number,
+  hooks: ChoiceHooks,
+  callbacks: Callbacks,
+): Promise<ChatReply> {
   const chat = ctx.model.createChatSession(plan.session);
   // continue_final_message: the answer starts with the continued text, which the client already has, so the
   // response (streamed or not) carries only what the model added, as vLLM's does.
@@ -84,8 +94,9 @@ async function runChoice(ctx: ServerContext, req: FastifyRequest, plan: ChatPlan
       ...plan.send,
       ...callbacks,
       onText,
+      onToken: hooks.promptDone, // a token means the prompt is in: the request's other choices may start
       ...(seed !== undefined ? { seed } : {}),
-      signal: req.generationSignal,
+      signal: hooks.signal,
       logitsProcessor: ctx.testHooks?.logitsProcessor?.({ route: 'chat', body: req.body as Record<string, unknown>, choice: index }),
     });
     ctx.metrics.countGeneration(reply.usage.promptTokens - reply.usage.cachedTokens, reply.usage.completionTokens, reply.timings.decodeMs);
@@ -115,17 +126,16 @@ async function streamChat(
     choices,
     ...(includeUsage ? { usage: usage ?? null } : {}),
   });
-  // Logprob entries arrive just before the text of their token; they go out with the next delta.
-  let pendingLogprobs: TokenLogprob[] = [];
+  // Logprob entries arrive just before the text of their token; they go out with the choice's next delta.
+  const pendingLogprobs: TokenLogprob[][] = Array.from({ length: plan.n }, () => []);
   const delta = (index: number, d: Record<string, unknown>, finish: string | null = null) => {
-    const lp = pendingLogprobs.length > 0 && (d.content !== undefined || finish) ? openAILogprobs(pendingLogprobs) : null;
-    if (lp) pendingLogprobs = [];
+    const pending = pendingLogprobs[index];
+    const lp = pending.length > 0 && (d.content !== undefined || finish) ? openAILogprobs(pending.splice(0)) : null;
     return chunk([{ index, delta: d, logprobs: lp, finish_reason: finish }]);
   };
 
   await streamInSlot(ctx, signal, sse, async () => {
-    const replies: ChatReply[] = [];
-    for (let i = 0; i < plan.n; i++) {
+    const replies = await runChoices(plan.n, signal, async (i, hooks) => {
       let opened = false;
       const open = () => {
         // the role arrives in the first delta of each choice, as OpenAI sends it
@@ -133,18 +143,20 @@ async function streamChat(
         opened = true;
       };
       const tools = new ToolCallRelay((calls) => (open(), sse.send(delta(i, { tool_calls: calls }))));
-      const r = await runChoice(ctx, req, plan, i, {
+      const r = await runChoice(ctx, req, plan, i, hooks, {
         onReasoning: (t) => (open(), sse.send(delta(i, { reasoning_content: t }))),
         onText: (t) => (open(), sse.send(delta(i, { content: t }))),
         onToolCallDelta: (d) => tools.delta(d),
         onToolCall: (c) => tools.call(c),
-        onLogprobs: (e) => void pendingLogprobs.push(e),
+        onLogprobs: (e) => void pendingLogprobs[i].push(e),
       });
-      if (signal.aborted) throw signal.reason;
-      open();
-      sse.send(delta(i, {}, finishReason(r.finishReason)));
-      replies.push(r);
-    }
+      if (!hooks.signal.aborted) {
+        open();
+        sse.send(delta(i, {}, finishReason(r.finishReason)));
+      }
+      return r;
+    });
+    if (signal.aborted) throw signal.reason;
     if (includeUsage) sse.send(chunk([], usageOf(replies)));
   });
 }

@@ -1,6 +1,7 @@
 /** POST /v1/completions: a raw prompt (no chat template) continued by the model. */
 import type { FastifyInstance } from 'fastify';
 
+import { runChoices, type ChoiceHooks } from '../choices';
 import { checkModel, type ServerContext } from '../context';
 import { badRequest, unsupported } from '../errors';
 import { streamInSlot } from '../stream-slot';
@@ -33,14 +34,16 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
     const created = nowSeconds();
     // echo + logprobs: the prompt's own tokens too (the first has no logprob), from one all-positions prefill
     const promptLogprobs = body.echo && body.logprobs != null ? await promptTokenLogprobs(ctx, promptIds, body.logprobs) : undefined;
-    const run = (index: number, onText?: (t: string, lp?: GeneratedText['logprobs']) => void) => {
+    // (n > 1: the choices run together, ../choices.ts)
+    const run = (index: number, hooks: ChoiceHooks, onText?: (t: string, lp?: GeneratedText['logprobs']) => void) => {
       const seed = choiceSeed(body.seed ?? undefined, index);
       return generateText(ctx.model, {
         promptIds,
         maxTokens: body.max_tokens ?? ctx.defaultMaxTokens ?? DEFAULT_MAX_TOKENS,
         sampling: { ...samplingOf(body), ...(seed !== undefined ? { seed } : {}) },
         stop,
-        signal,
+        signal: hooks.signal,
+        onPromptDone: hooks.promptDone,
         onText,
         logitsProcessor: ctx.testHooks?.logitsProcessor?.({ route: 'completions', body: req.body as Record<string, unknown>, choice: index }),
         ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
@@ -71,9 +74,9 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
 
     if (!body.stream) {
       const release = await ctx.scheduler.acquire(signal);
-      const gs: GeneratedText[] = [];
+      let gs: GeneratedText[];
       try {
-        for (let i = 0; i < n; i++) gs.push(await run(i));
+        gs = await runChoices(n, signal, (i, hooks) => run(i, hooks));
       } finally {
         release();
       }
@@ -100,14 +103,13 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
       ...(includeUsage ? { usage: u ?? null } : {}),
     });
     await streamInSlot(ctx, signal, sse, async () => {
-      const gs: GeneratedText[] = [];
-      for (let i = 0; i < n; i++) {
+      const gs = await runChoices(n, signal, async (i, hooks) => {
         if (echo) sse.send(chunk([choice(i, echo, null, promptLogprobs)]));
-        const g = await run(i, (t, lp) => sse.send(chunk([choice(i, t, null, lp?.map((e) => fromTokenLogprob(e, echo.length)))])));
-        if (signal.aborted) throw signal.reason;
-        sse.send(chunk([choice(i, '', g.finishReason)]));
-        gs.push(g);
-      }
+        const g = await run(i, hooks, (t, lp) => sse.send(chunk([choice(i, t, null, lp?.map((e) => fromTokenLogprob(e, echo.length)))])));
+        if (!hooks.signal.aborted) sse.send(chunk([choice(i, '', g.finishReason)]));
+        return g;
+      });
+      if (signal.aborted) throw signal.reason;
       if (includeUsage) sse.send(chunk([], usage(gs)));
     });
   });
