@@ -230,13 +230,14 @@ export class ChatSession {
     if (opts.toolChoice === 'required' && opts.responseFormat !== undefined && opts.responseFormat !== 'text')
       throw new InvalidArgumentError("send: toolChoice 'required' and a JSON responseFormat cannot be combined");
     this.sending++;
-    const mark = await this.markSend(newMessages.length);
+    let mark: SendMark | undefined;
     try {
+      mark = await this.markSend(newMessages.length);
       return await this.sendRounds(newMessages, opts, tools, registry, maxRounds, schema);
     } finally {
       this.sending--;
       // A send that failed before its messages entered the history left nothing to undo.
-      if (this.messages.length <= mark.messages && this.marks[this.marks.length - 1] === mark) this.dropMarks(this.marks.length - 1);
+      if (mark && this.messages.length <= mark.messages && this.marks[this.marks.length - 1] === mark) this.dropMarks(this.marks.length - 1);
     }
   }
 
