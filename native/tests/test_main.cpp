@@ -1,5 +1,6 @@
 // Runs every registered test (or those whose name contains argv[1]) and ends
-// with the line "N passed, N failed, N skipped".
+// with the line "<suite>: N passed, N failed, N skipped" (suite "native", or
+// NEMOTRON_TEST_SUITE_NAME: the CUDA emulator tests link this main too).
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -7,6 +8,10 @@
 #include <iostream>
 
 #include "test_framework.h"
+
+#ifndef NEMOTRON_TEST_SUITE_NAME
+#define NEMOTRON_TEST_SUITE_NAME "native"
+#endif
 
 namespace nemotron_test {
 
@@ -68,6 +73,6 @@ int main(int argc, char** argv) {
       std::cout << "[  OK  ] " << t.name << std::endl;
     }
   }
-  std::cout << "native: " << passed << " passed, " << failed << " failed, " << skipped << " skipped" << std::endl;
+  std::cout << NEMOTRON_TEST_SUITE_NAME ": " << passed << " passed, " << failed << " failed, " << skipped << " skipped" << std::endl;
   return failed ? 1 : 0;
 }

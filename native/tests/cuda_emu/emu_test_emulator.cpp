@@ -1,0 +1,186 @@
+// Tests of the emulator itself, with the deliberately right and wrong kernels
+// of emu_selftest.cu: the schedules really order threads and blocks
+// differently, poison makes a missing barrier visible, invalid launches fail
+// as on a GPU, the WMMA and 16-bit float emulation compute what they should,
+// and every fault the README lists is reported (in a child process, since a
+// fault ends the run).
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+#include "emu_half.h"
+#include "emu_selftest.h"
+#include "emu_test_util.h"
+
+using namespace emu_test;
+
+namespace {
+
+// Runs fn in a child process, which must abort with `expect` in its report.
+void expect_fatal(const std::function<void()>& fn, const std::string& expect, const char* file, int line) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    rlimit no_core{0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    fn();
+    std::fflush(stderr);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[4096];
+  ssize_t k;
+  while ((k = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(k));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const bool aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+  if (!aborted || err.find(expect) == std::string::npos)
+    record_failure(file, line,
+                   "expected an emulator fault report containing \"" + expect + "\", got " +
+                       (aborted ? "an abort" : "no abort (status " + std::to_string(status) + ")") + " and: " + err);
+}
+#define EXPECT_FATAL(stmt, expect) expect_fatal([&] { stmt; }, expect, __FILE__, __LINE__)
+
+bool is_permutation_of_iota(std::vector<int> v) {
+  std::sort(v.begin(), v.end());
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] != static_cast<int>(i)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(emu_schedules_order_threads_and_blocks) {
+  const int nb = 4, nt = 64;
+  DevBuf<int> order(nb * nt), blocks(nb), counters(nb + 1);
+  REQUIRE(cudaMemset(counters.p, 0, sizeof(int) * (nb + 1)) == cudaSuccess);
+  emu_selftest::arrival(order.p, blocks.p, counters.p, counters.p + nb, nb, nt);
+  require_no_launch_error();
+  const std::vector<int> o = order.host(), b = blocks.host();
+  std::vector<int> up(nt), down(nt), bup(nb), bdown(nb);
+  std::iota(up.begin(), up.end(), 0);
+  std::iota(bup.begin(), bup.end(), 0);
+  std::reverse_copy(up.begin(), up.end(), down.begin());
+  std::reverse_copy(bup.begin(), bup.end(), bdown.begin());
+  for (int blk = 0; blk < nb; ++blk) {
+    const std::vector<int> got(o.begin() + blk * nt, o.begin() + (blk + 1) * nt);
+    CHECK(is_permutation_of_iota(got));
+    switch (emu::schedule()) {
+      case emu::Schedule::RoundRobin:
+      case emu::Schedule::Low: CHECK(got == up); break;
+      case emu::Schedule::High: CHECK(got == down); break;
+      case emu::Schedule::Random: CHECK(got != up && got != down); break;
+    }
+  }
+  CHECK(is_permutation_of_iota(b));
+  if (emu::schedule() == emu::Schedule::High) CHECK(b == bdown);
+  if (emu::schedule() == emu::Schedule::RoundRobin || emu::schedule() == emu::Schedule::Low) CHECK(b == bup);
+}
+
+TEST(emu_poison_shows_a_missing_barrier) {
+  const int n = 64;
+  std::vector<float> in(n);
+  std::iota(in.begin(), in.end(), 0.0f);
+  DevBuf<float> din(in), out(n);
+  emu_selftest::reverse(din.p, out.p, n, true);
+  require_no_launch_error();
+  std::vector<float> got = out.host();
+  for (int t = 0; t < n; ++t) CHECK(got[t] == in[n - 1 - t]);
+  // Without the barrier the first thread to run reads a slot nobody wrote yet: NaN, in every schedule.
+  emu_selftest::reverse(din.p, out.p, n, false);
+  got = out.host();
+  CHECK(std::any_of(got.begin(), got.end(), [](float v) { return std::isnan(v); }));
+}
+
+TEST(emu_invalid_launches_fail_like_on_a_gpu) {
+  DevBuf<float> out(128);
+  emu_selftest::bad_block(out.p);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  emu_selftest::bad_grid(out.p);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  CHECK(cudaGetLastError() == cudaSuccess);  // reading the error clears it
+
+  // Over 48 KB of dynamic shared memory needs the opt-in, per kernel and device.
+  const uint64_t launches = emu::launch_count();
+  emu_selftest::big_shared(out.p, 64 * 1024, false);
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+  CHECK(emu::launch_count() == launches);  // it never ran
+  emu_selftest::big_shared(out.p, 64 * 1024, true);
+  require_no_launch_error();
+  const std::vector<float> got = out.host();
+  for (int t = 0; t < 128; ++t) CHECK(got[t] == static_cast<float>(127 - t));
+  {
+    UseDevice other(kOneSm);
+    emu_selftest::big_shared(out.p, 64 * 1024, false);  // the opt-in on device 0 does not count here
+    CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+  }
+  {
+    UseDevice small(kTuring);  // 64 KB per block at most
+    emu_selftest::big_shared(out.p, 96 * 1024, true);
+    CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+  }
+}
+
+TEST(emu_wmma_tf32_product) {
+  // Small integers: exact in tf32 and in every sum, so the product must be exact.
+  std::vector<float> a(16 * 8), b(16 * 8);  // a row-major [16][8], b col-major [8][16] (= [16][8] rows)
+  for (int i = 0; i < 16 * 8; ++i) {
+    a[i] = static_cast<float>(i % 7 - 3);
+    b[i] = static_cast<float>(i % 5 - 2);
+  }
+  DevBuf<float> da(a), db(b), dc(256);
+  emu_selftest::wmma_16x16x8(da.p, db.p, dc.p);
+  require_no_launch_error();
+  const std::vector<float> c = dc.host();
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) {
+      double want = 1.0;
+      for (int k = 0; k < 8; ++k) want += double(a[i * 8 + k]) * b[j * 8 + k];
+      CHECK(c[i * 16 + j] == static_cast<float>(want));
+    }
+}
+
+TEST(emu_half_conversions_match_the_cpu) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float e = __half2float(__half{static_cast<uint16_t>(h)});
+    const float c = nemotron::f16_to_f32(static_cast<uint16_t>(h));
+    CHECK((std::isnan(e) && std::isnan(c)) || std::memcmp(&e, &c, 4) == 0);
+    if (!(std::isnan(e) || std::memcmp(&e, &c, 4) == 0)) break;
+  }
+  std::vector<float> xs = random_vec(20000, 7, -70000.f, 70000.f);
+  const std::vector<float> tiny = random_vec(20000, 8, -1e-4f, 1e-4f);  // f16 subnormals
+  xs.insert(xs.end(), tiny.begin(), tiny.end());
+  for (float x : xs) {
+    CHECK(__float2half_rn(x).bits == nemotron::f32_to_f16(x));
+    CHECK(__float2bfloat16_rn(x).bits == nemotron::f32_to_bf16(x));
+  }
+}
+
+TEST(emu_faults_are_reported) {
+  DevBuf<float> buf(64), out(256), small(10);
+  EXPECT_FATAL(emu_selftest::divergent_barrier(), "__syncthreads at");
+  EXPECT_FATAL(emu_selftest::half_warp_shuffle(out.p), "deadlock");
+  EXPECT_FATAL(emu_selftest::shuffle_after_exit(out.p), "exited");  // before or after the others arrive
+  EXPECT_FATAL(emu_selftest::misaligned_vector(buf.p, out.p), "not 16-byte aligned");
+  EXPECT_FATAL(emu_selftest::read_at(buf.p, 64, out.p), "past the end) of a 256-byte device buffer");
+  EXPECT_FATAL(emu_selftest::read_at(buf.p, -1100, out.p), "before a 256-byte device buffer");
+  EXPECT_FATAL(emu_selftest::write_at(small.p, 12), "past the end of a 40-byte device buffer");
+  EXPECT_FATAL(emu_selftest::over_bounds(out.p), "__launch_bounds__ of 64");
+  EXPECT_FATAL(emu_selftest::half_warp_wmma(out.p), "WMMA");
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Mutation check for the emulator tests: each mutant is a small bug planted in
+a *copy* of native/backend/cuda (a deleted barrier, an off-by-one), built into
+nemotron_cuda_emu_tests through NEMOTRON_EMU_CUDA_SOURCE_DIR, and must make the
+tests fail in at least one schedule. The sources in the repository are never
+touched. Not run in CI (a build per mutant); run it after changing a kernel or
+the emulator:
+
+    python3 native/tests/cuda_emu/mutants.py [--build DIR] [--only SUBSTRING] [-j N]
+
+Prints, per mutant, which schedules caught it (and how), and exits non-zero if
+any mutant survived every schedule or the unmutated build fails.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+CUDA_DIR = os.path.join(REPO, 'native', 'backend', 'cuda')
+SCHEDULES = ['rr', 'low', 'high', 'random']
+
+
+class Mutant:
+    def __init__(self, name, file, old, new, tests, why):
+        self.name, self.file, self.old, self.new, self.tests, self.why = name, file, old, new, tests, why
+
+
+MUTANTS = [
+    # ---- gated_rms_norm.cu
+    Mutant('norm-no-barrier-before-cross-warp-sum', 'gated_rms_norm.cu',
+           '  if (lane == 0) warp_sums[warp] = ss;\n  __syncthreads();\n',
+           '  if (lane == 0) warp_sums[warp] = ss;\n',
+           'emu_gated_rms_norm', 'warp 0 sums the per-warp partials before the other warps wrote them'),
+    Mutant('norm-no-barrier-before-scale', 'gated_rms_norm.cu',
+           '    if (lane == 0) warp_sums[0] = v;\n  }\n  __syncthreads();\n',
+           '    if (lane == 0) warp_sums[0] = v;\n  }\n',
+           'emu_gated_rms_norm', 'threads read the block total before warp 0 stored it'),
+    # ---- conv1d.cu
+    Mutant('conv-state-keeps-one-row-too-few', 'conv1d.cu',
+           '  for (int64_t j = 0; j < S; ++j) {\n    const int64_t i = sp.n - S + j;',
+           '  for (int64_t j = 0; j < S - 1; ++j) {\n    const int64_t i = sp.n - S + j;',
+           'emu_conv1d', 'off-by-one: the newest input row never reaches the conv state'),
+    # ---- attention.cu
+    Mutant('attn-no-barrier-before-p-overwrites-k', 'attention.cu',
+           '    __syncthreads();  // all K reads done: P overwrites the K tile\n', '',
+           'emu_attention', 'P is written over the K tile while other threads still read K'),
+    Mutant('attn-no-barrier-before-restaging', 'attention.cu',
+           '    __syncthreads();  // previous tile\'s P and V reads are done (and Q is staged)\n', '',
+           'emu_attention', 'the next K/V tile is staged while threads still read this one (and Q)'),
+    Mutant('attn-combine-no-barrier-before-reuse', 'attention.cu',
+           '  __syncthreads();  // red is reused below\n', '',
+           'emu_attention', 'combine_kernel reuses red[] for the sums while warps still read the maxima'),
+    Mutant('attn-causal-limit-off-by-one', 'attention.cu',
+           '    lim[i] = r < rows ? min(split_end, sp.past + r / G + 1) : -1;',
+           '    lim[i] = r < rows ? min(split_end, sp.past + r / G) : -1;',
+           'emu_attention', 'off-by-one: a query does not see its own key'),
+    # ---- ssm_scan.cu (recurrent kernel)
+    Mutant('scan-recurrent-half-butterfly', 'ssm_scan.cu',
+           '    for (int off = 16; off > 0; off >>= 1)\n#pragma unroll\n      for (int i = 0; i < RPW; ++i) acc[i] += __shfl_xor_sync',
+           '    for (int off = 8; off > 0; off >>= 1)\n#pragma unroll\n      for (int i = 0; i < RPW; ++i) acc[i] += __shfl_xor_sync',
+           'emu_ssm_scan', 'the warp reduction of y = S.C skips the 16-lane step'),
+    # ---- ssd_chunked.cu (chunked kernels)
+    Mutant('ssd-no-barrier-after-dt-staging', 'ssd_chunked.cu',
+           '    dt_s[i] = i < r.L ? scan_dt(p.dt[(r.r0 + i) * p.lddt + h], p.dt_bias[h], p.dt_min, p.dt_max) : 0.0f;\n  __syncthreads();\n',
+           '    dt_s[i] = i < r.L ? scan_dt(p.dt[(r.r0 + i) * p.lddt + h], p.dt_bias[h], p.dt_min, p.dt_max) : 0.0f;\n',
+           'emu_ssm_scan', 'warp 0 scans dt_s before the other warps staged their part'),
+    Mutant('ssd-cb-no-barrier-after-staging', 'ssd_chunked.cu',
+           '    stage_rows(bs, Bg + n0, p.ldbc, r.L, tiles * kTile, kw, nullptr);\n    __syncthreads();\n',
+           '    stage_rows(bs, Bg + n0, p.ldbc, r.L, tiles * kTile, kw, nullptr);\n',
+           'emu_ssm_scan', 'cb_kernel loads WMMA fragments before the C/B slices are staged'),
+    Mutant('ssd-out-no-syncwarp-after-store', 'ssd_chunked.cu',
+           '    wmma::store_matrix_sync(stage, acc[j], kTile, wmma::mem_row_major);\n    __syncwarp();\n',
+           '    wmma::store_matrix_sync(stage, acc[j], kTile, wmma::mem_row_major);\n',
+           'emu_ssm_scan', 'lanes read the staged output tile before the warp\'s store is complete'),
+    Mutant('ssd-pass-skips-last-chunk', 'ssd_chunked.cu',
+           '    for (int w = 0; w < cnt; ++w) {', '    for (int w = 0; w + 1 < cnt; ++w) {',
+           'emu_ssm_scan', 'off-by-one: the last chunk of a window is not passed on'),
+    Mutant('ssd-window-state-not-carried', 'ssd_chunked.cu',
+           '    if (real) S0[pp * N + n] = S;', '    if (real && c.chunk0 == 0) S0[pp * N + n] = S;',
+           'emu_ssm_scan_chunked_windows', 'the state is not carried from one launch-set window to the next'),
+]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def build(build_dir, jobs):
+    r = run(['cmake', '--build', build_dir, '--target', 'nemotron_cuda_emu_tests', '-j', str(jobs)])
+    if r.returncode != 0:
+        sys.stdout.write(r.stdout[-4000:])
+    return r.returncode == 0
+
+
+def test(build_dir, tests, sched):
+    env = dict(os.environ, NEMOTRON_EMU_SCHED=sched, NEMOTRON_EMU_SEED='1')
+    env.pop('NEMOTRON_EMU_FULL', None)
+    exe = os.path.join(build_dir, 'nemotron_cuda_emu_tests')
+    r = run([exe, tests], env=env, cwd=REPO, timeout=900)
+    if r.returncode == 0:
+        return None
+    for line in r.stdout.splitlines():  # the first fatal or failed check says how it was caught
+        if 'FATAL' in line or ': error ' in line or 'differs' in line or 'CHECK' in line:
+            return line.strip()[:160]
+    return 'exit status %d' % r.returncode
+
+
+def main():
+    ap = argparse.ArgumentParser(description='Plant bugs in a copy of the CUDA kernels; the emulator tests must catch each.')
+    ap.add_argument('--build', default='/tmp/nemotron-emu-mutants', help='build directory (default %(default)s)')
+    ap.add_argument('--only', default='', help='run the mutants whose name contains this')
+    ap.add_argument('-j', type=int, default=2)
+    args = ap.parse_args()
+
+    src = os.path.join(args.build, 'cuda-src')
+    os.makedirs(src, exist_ok=True)
+    pristine = {f: open(os.path.join(CUDA_DIR, f), encoding='utf-8').read()
+                for f in os.listdir(CUDA_DIR) if f.endswith('.cu') or f.endswith('.cuh')}
+
+    def restore():
+        for f, text in pristine.items():
+            p = os.path.join(src, f)
+            if not os.path.exists(p) or open(p, encoding='utf-8').read() != text:
+                with open(p, 'w', encoding='utf-8') as fh:
+                    fh.write(text)
+
+    restore()
+    r = run(['cmake', '-S', REPO, '-B', args.build, '-DCMAKE_BUILD_TYPE=Release', '-DNEMOTRON_CUDA=OFF',
+             '-DNEMOTRON_EMU_CUDA_SOURCE_DIR=' + src], env=dict(os.environ, NEMOTRON_CUDA='OFF'))
+    if r.returncode != 0:
+        sys.exit(r.stdout)
+    if not build(args.build, args.j):
+        sys.exit('the unmutated build fails')
+    for s in SCHEDULES:
+        how = test(args.build, 'emu_', s)
+        if how:
+            sys.exit('the unmutated kernels fail under schedule %s: %s' % (s, how))
+    print('unmutated: all tests pass in every schedule')
+
+    survived = 0
+    for m in MUTANTS:
+        if args.only not in m.name:
+            continue
+        restore()
+        path = os.path.join(src, m.file)
+        text = pristine[m.file]
+        if text.count(m.old) != 1:
+            print('%-42s STALE: the text to mutate occurs %d times in %s' % (m.name, text.count(m.old), m.file))
+            survived += 1
+            continue
+        with open(path, 'w', encoding='utf-8') as fh:
+            fh.write(text.replace(m.old, m.new))
+        if not build(args.build, args.j):
+            print('%-42s does not build' % m.name)
+            survived += 1
+            continue
+        caught = {}
+        for s in SCHEDULES:
+            how = test(args.build, m.tests, s)
+            if how:
+                caught[s] = how
+        status = 'caught by ' + ','.join(caught) if caught else 'SURVIVED'
+        print('%-42s %s  (%s)' % (m.name, status, m.why))
+        if caught:
+            print('    first report: %s' % next(iter(caught.values())))
+        else:
+            survived += 1
+    restore()
+    build(args.build, args.j)
+    sys.exit(1 if survived else 0)
+
+
+if __name__ == '__main__':
+    main()

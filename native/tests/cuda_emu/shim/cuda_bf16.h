@@ -1,0 +1,3 @@
+// Stand-in for <cuda_bf16.h> in the CPU emulator build.
+#pragma once
+#include "../emu_half.h"
