@@ -14,7 +14,7 @@ any mutant survived every schedule or the unmutated build fails.
 
 import argparse
 import os
-import shutil
+import re
 import subprocess
 import sys
 
@@ -52,6 +52,22 @@ MUTANTS = [
            '  for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {\n    const void* row',
            '  for (int64_t r = blockIdx.x; r < n && r < gridDim.x; r += gridDim.x) {\n    const void* row',
            'emu_embed', 'embed covers only the first grid of ids (no grid-stride)'),
+    # ---- sampling.cu
+    Mutant('sampling-no-barrier-before-prefix-sum', 'sampling.cu',
+           '      __syncthreads();  // every read of this tile is done; counts are visible\n', '',
+           'emu_candidates', 'warps read the other warps\' candidate counts before they are stored'),
+    Mutant('sampling-no-barrier-before-next-tile', 'sampling.cu',
+           '      __syncthreads();  // warp_count is rewritten by the next tile\n', '',
+           'emu_candidates', 'the next tile overwrites warp_count while warps still sum this one'),
+    Mutant('sampling-compaction-rank-off-by-one', 'sampling.cu',
+           '__popc(ballot & ((1u << lane) - 1u))', '__popc(ballot & ((2u << lane) - 1u))',
+           'emu_candidates', 'off-by-one: a kept logit lands one slot late (its own ballot bit counted)'),
+    Mutant('sampling-tie-takes-higher-id', 'sampling.cu',
+           '  if (ov > v || (ov == v && oi < i)) {', '  if (ov > v || (ov == v && oi > i)) {',
+           'emu_candidates', 'ties for the maximum keep the higher id'),
+    Mutant('sampling-edit-bound-off-by-one', 'sampling.cu',
+           '  if (i >= n) return;\n  const LogitEdit e = edits[i];', '  if (i > n) return;\n  const LogitEdit e = edits[i];',
+           'emu_edit_logits', 'off-by-one: one thread reads the edit past the end'),
     # ---- conv1d.cu
     Mutant('conv-state-keeps-one-row-too-few', 'conv1d.cu',
            '  for (int64_t j = 0; j < S; ++j) {\n    const int64_t i = sp.n - S + j;',
@@ -116,8 +132,8 @@ def test(build_dir, tests, sched):
     r = run([exe, tests], env=env, cwd=REPO, timeout=900)
     if r.returncode == 0:
         return None
-    for line in r.stdout.splitlines():  # the first fatal or failed check says how it was caught
-        if 'FATAL' in line or ': error ' in line or 'differs' in line or 'CHECK' in line:
+    for line in r.stdout.splitlines():  # the first fatal report or recorded failure says how it was caught
+        if 'FATAL' in line or re.match(r'^\s+\S+:\d+: ', line):
             return line.strip()[:160]
     return 'exit status %d' % r.returncode
 
