@@ -1,0 +1,187 @@
+// Emulated linear.cu / linear_kernels.cuh against the CPU twin's reference
+// cpu_linear_reference (native/backend/cpu/linear.cpp, double precision):
+//   gemv_kernel    rows <= 16, every accumulator count (1, 2, 4, 8, 16) with
+//                  masked rows, 16-byte weight loads (__ldcs) or the scalar path
+//                  (weights misaligned by one element, odd k), x aligned or not;
+//   wmma_gemm_bf16 rows > 16, bf16 W: bf16 WMMA m16n16k16, double-buffered
+//                  shared tiles, partial 128x128 tiles and k tails;
+//   simt_gemm      f16/f32 W, and bf16 W on an sm_75 device (no tensor cores).
+// All outputs must be written, out's padding columns left alone (poison).
+//
+// Tolerance per element, with S1 = sum_k |x_k w_k|: 2e-5 * S1 (+ 1e-6 |bias|),
+// fp32 rounding of products and partial sums (as in native/tests/cuda/
+// test_cuda_linear.cpp). The tensor-core path rounds x to bf16 on load; the
+// emulator does exactly that (round to nearest even), so its reference takes
+// x rounded the same way and keeps the fp32 bound: a sharper check than on a
+// GPU, where only a statistical bound covers the rounding.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/linear.h"
+#include "backend/cuda/cuda_ops.h"
+#include "common/dtype.h"
+#include "emu_test_util.h"
+
+using namespace nemotron;
+using namespace emu_test;
+
+namespace {
+
+// W [n, k] of `dtype` on host and device; on the device `offset` bytes past an
+// aligned allocation (2, or 4 for f32, breaks the 16-byte loads).
+struct Weights {
+  std::vector<uint8_t> host;
+  std::unique_ptr<DevBuf<uint8_t>> dev;
+  Matrix host_m, dev_m;
+  Weights(DType dtype, int64_t n, int64_t k, size_t offset, uint32_t seed) {
+    const size_t es = dtype_size(dtype), count = static_cast<size_t>(n * k);
+    host.resize(count * es);
+    const std::vector<float> v = random_vec(count, seed, -0.05f, 0.05f);
+    for (size_t i = 0; i < count; ++i) {
+      if (dtype == DType::F32) {
+        std::memcpy(&host[4 * i], &v[i], 4);
+      } else {
+        const uint16_t h = dtype == DType::BF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+        std::memcpy(&host[2 * i], &h, 2);
+      }
+    }
+    dev.reset(new DevBuf<uint8_t>(host.size() + offset));
+    if (!host.empty())
+      REQUIRE(cudaMemcpy(dev->p + offset, host.data(), host.size(), cudaMemcpyHostToDevice) == cudaSuccess);
+    host_m = Matrix{host.data(), dtype, n, k};
+    dev_m = Matrix{dev->p + offset, dtype, n, k};
+  }
+};
+
+struct RowCase {
+  int64_t rows;
+  int64_t ldx_pad, ldo_pad;  // ldx_pad % 4 != 0 breaks x's 16-byte alignment per row
+  bool bias;
+};
+
+bool run_case(const Weights& w, size_t offset, const RowCase& c, uint32_t seed, bool tensor_cores) {
+  const int64_t n = w.host_m.rows, k = w.host_m.cols, rows = c.rows;
+  const int64_t ldx = k + c.ldx_pad, ldo = n + c.ldo_pad;
+  const std::string what = std::string(dtype_name(w.host_m.dtype)) + " out=" + std::to_string(n) + " in=" +
+                           std::to_string(k) + " rows=" + std::to_string(rows) + " ldx+" + std::to_string(c.ldx_pad) +
+                           " ldo+" + std::to_string(c.ldo_pad) + (c.bias ? " bias" : "") + " woff=" +
+                           std::to_string(offset);
+  // x padding is NaN: a kernel reading past k poisons its results.
+  std::vector<float> x = random_vec(rows * ldx, seed);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = k; i < ldx; ++i) x[r * ldx + i] = std::nanf("");
+  const std::vector<float> bias = random_vec(n, seed + 1);
+  DevBuf<float> dx(x), db(bias), dout(rows * ldo);
+  cuda::linear(dx.p, rows, ldx, w.dev_m, c.bias ? db.p : nullptr, dout.p, ldo, nullptr);
+  require_no_launch_error();
+  const std::vector<float> out = dout.host();
+
+  // Reference: x as the kernel sees it (bf16-rounded on the tensor-core path).
+  std::vector<float> xr(rows * k);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < k; ++i) {
+      const float v = x[r * ldx + i];
+      xr[r * k + i] = tensor_cores ? bf16_to_f32(f32_to_bf16(v)) : v;
+    }
+  std::vector<float> ref(rows * n);
+  cpu_linear_reference(xr.data(), rows, k, w.host_m, c.bias ? bias.data() : nullptr, ref.data(), n);
+  std::vector<float> wf(n * k);
+  convert_to_f32(w.host.data(), w.host_m.dtype, wf.size(), wf.data());
+
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = n; j < ldo; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &out[r * ldo + j], 4);
+      if (bits != 0xFFFFFFFFu) {
+        record_failure(__FILE__, __LINE__, what + ": wrote into out's padding at row " + std::to_string(r));
+        return false;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      double s1 = 0;
+      for (int64_t q = 0; q < k; ++q) s1 += std::fabs(double(xr[r * k + q]) * wf[j * k + q]);
+      const double tol = 2e-5 * s1 + (c.bias ? 1e-6 * std::fabs(bias[j]) : 0.0) + 1e-30;
+      const double got = out[r * ldo + j], want = ref[r * n + j];
+      if (!(std::fabs(got - want) <= tol)) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, ": out[%lld,%lld] = %.7g, reference %.7g, tolerance %.3g",
+                      static_cast<long long>(r), static_cast<long long>(j), got, want, tol);
+        record_failure(__FILE__, __LINE__, what + buf);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void check_weights(DType dtype, int64_t n, int64_t k, size_t offset, const std::vector<RowCase>& cases, uint32_t seed) {
+  int dev = 0, major = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+  const Weights w(dtype, n, k, offset, seed);
+  for (const RowCase& c : cases) {
+    const bool tc = dtype == DType::BF16 && c.rows > 16 && major >= 8;
+    if (!run_case(w, offset, c, seed + 7 * static_cast<uint32_t>(c.rows), tc)) return;
+  }
+}
+
+const std::vector<RowCase> kGemvRows = {{1, 0, 0, true}, {2, 4, 0, false}, {3, 1, 0, false},
+                                        {7, 0, 5, true}, {8, 4, 1, true},  {16, 3, 3, true}};
+const std::vector<RowCase> kGemmRows = {{17, 1, 1, false}, {40, 3, 0, true}, {129, 4, 4, true}};
+
+}  // namespace
+
+TEST(emu_linear_gemv_matches_cpu) {
+  // k tails of the 8-wide (bf16/f16) and 4-wide (f32) vectors, misaligned W, odd and 9B-wide k
+  const int64_t shapes[][2] = {{7, 13}, {40, 513}, {1, 1}, {9, 33}, {12, 4488}, {5, 35}, {6, 70}};
+  uint32_t seed = 100;
+  for (DType dt : {DType::BF16, DType::F16, DType::F32})
+    for (const auto& s : shapes)
+      for (size_t off : {size_t(0), dt == DType::F32 ? size_t(4) : size_t(2)})
+        check_weights(dt, s[0], s[1], off, kGemvRows, seed += 10);
+}
+
+TEST(emu_linear_bf16_tensor_cores_match_cpu) {
+  // partial 128x128 tiles, k tails of the 32-wide k-tiles and of the 8-wide loads (k % 4 = 1, 2, 3),
+  // misaligned W and x
+  const int64_t shapes[][2] = {{7, 13}, {300, 513}, {129, 33}, {128, 32}, {255, 8}, {64, 4488}, {50, 35}, {33, 70}};
+  uint32_t seed = 2000;
+  for (const auto& s : shapes)
+    for (size_t off : {size_t(0), size_t(2)}) check_weights(DType::BF16, s[0], s[1], off, kGemmRows, seed += 10);
+  check_weights(DType::BF16, 130, 70, 0, {{300, 0, 0, true}}, 2500);  // three row tiles
+}
+
+TEST(emu_linear_simt_gemm_matches_cpu) {
+  uint32_t seed = 3000;
+  for (DType dt : {DType::F16, DType::F32})
+    for (size_t off : {size_t(0), dt == DType::F32 ? size_t(4) : size_t(2)}) {
+      check_weights(dt, 7, 13, off, kGemmRows, seed += 10);
+      check_weights(dt, 70, 130, off, {{17, 0, 0, true}, {100, 1, 0, false}}, seed += 10);
+    }
+  UseDevice turing(kTuring);  // bf16 weights without tensor cores take the SIMT GEMM too
+  check_weights(DType::BF16, 70, 130, 2, {{40, 3, 1, true}}, seed += 10);
+}
+
+TEST(emu_linear_empty_inner_dimension) {
+  // k = 0: out = bias (or 0); no weight is read (GEMV and GEMM regimes)
+  const std::vector<float> bias = {1, 2, 3};
+  for (int64_t rows : {1, 40}) {
+    DevBuf<float> db(bias), dout(rows * 3), dx(1);
+    cuda::linear(dx.p, rows, 0, Matrix{nullptr, DType::BF16, 3, 0}, db.p, dout.p, 3, nullptr);
+    require_no_launch_error();
+    const std::vector<float> out = dout.host();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int j = 0; j < 3; ++j) CHECK(out[r * 3 + j] == bias[j]);
+  }
+}
+
+TEST(emu_linear_9b_shapes) {
+  if (!full()) {
+    nemotron_test::skip("9B projection shapes need NEMOTRON_EMU_FULL=1");
+    return;
+  }
+  check_weights(DType::BF16, 1024, 4480, 0, {{1, 0, 0, false}, {16, 0, 0, true}, {100, 3, 0, true}}, 4000);  // attn k
+  check_weights(DType::BF16, 4480, 1024, 0, {{3, 0, 0, true}, {130, 0, 0, false}}, 4100);
+}
