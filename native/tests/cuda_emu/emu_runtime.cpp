@@ -36,6 +36,7 @@ constexpr int kMaxWarps = kMaxThreads / 32;
 constexpr size_t kStackBytes = 256 * 1024;        // per GPU thread; a guard page below it
 constexpr size_t kStaticSharedLimit = 48 * 1024;  // static __shared__ per block (nvcc's limit)
 constexpr size_t kArenaBytes = 256 * 1024;        // shared memory arena (static from the start, dynamic at the end)
+constexpr size_t kSharedGap = 32;                 // poison after each static __shared__ array, checked per block
 
 size_t page_size() {
   static const size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -247,7 +248,12 @@ struct Emu {
   const char* kernel_name = "?";
   int nthreads = 0, warps = 0, words = 0;
   char* arena = nullptr;  // shared memory arena
-  size_t static_top = 0, dyn_bytes = 0;
+  size_t static_top = 0, static_bytes = 0, dyn_bytes = 0;
+  struct SharedDecl {
+    size_t begin, end;
+    const char* name;
+  };
+  std::vector<SharedDecl> shared_decls;  // this launch's static __shared__ arrays, in arena order
   char* dyn_base = nullptr;
   void (*body)(void*) = nullptr;
   void* body_ctx = nullptr;
@@ -473,6 +479,19 @@ void check_canaries() {
       if (head[i] != 0xff)
         fatal("memory written %zu bytes before the start of a %zu-byte device buffer at %p", 256 - i, a.bytes,
               static_cast<const void*>(data));
+  }
+}
+
+// The poisoned gap after each static __shared__ array must be intact at block
+// end: a write past an array (into the next one, on a GPU) shows here.
+void check_shared_gaps() {
+  Emu& e = E();
+  for (size_t i = 0; i < e.shared_decls.size(); ++i) {
+    const Emu::SharedDecl& d = e.shared_decls[i];
+    const size_t gap_end = i + 1 < e.shared_decls.size() ? e.shared_decls[i + 1].begin : e.static_top;
+    for (size_t b = d.end; b < gap_end; ++b)
+      if (static_cast<unsigned char>(e.arena[b]) != 0xff)
+        fatal("memory written %zu bytes past the end of __shared__ %s (%zu bytes)", b - d.end, d.name, d.end - d.begin);
   }
 }
 
@@ -719,15 +738,19 @@ void* shared_slot(SharedSlot& slot, size_t bytes, size_t align, size_t natural_a
       // any 16-byte boundary, so a float4/uint4 access to it fails the alignment check.
       off = round_up(e.static_top, 16) + (natural_align < 16 ? natural_align : 0);
     }
-    if (off + bytes > kStaticSharedLimit)
+    e.static_bytes += bytes;
+    if (e.static_bytes > kStaticSharedLimit)
       fatal("static __shared__ %s (%zu bytes) takes the block's static shared memory past 48 KB", name, bytes);
-    if (off + bytes + e.dyn_bytes > static_cast<size_t>(e.devices[e.current_device].smem_optin))
+    if (e.static_bytes + e.dyn_bytes > static_cast<size_t>(e.devices[e.current_device].smem_optin))
       fatal("static __shared__ %s plus %zu bytes of dynamic shared memory exceed the device's limit", name,
             e.dyn_bytes);
+    if (e.arena + off + bytes + kSharedGap > e.dyn_base) fatal("static and dynamic shared memory overlap in the arena");
     slot.offset = off;
     slot.launch = e.launches;
-    e.static_top = off + bytes;
-    fill_poison(e.arena + off, bytes);
+    const size_t prev_top = e.static_top;
+    e.static_top = off + bytes + kSharedGap;  // a poisoned gap after every array
+    e.shared_decls.push_back({off, off + bytes, name});
+    fill_poison(e.arena + prev_top, e.static_top - prev_top);  // alignment padding included
   }
   return e.arena + slot.offset;
 }
@@ -822,6 +845,8 @@ void run_grid(const void* kernel, const LaunchCfg& cfg, void (*body)(void*), voi
   ++e.launches;
   e.kernel_name = "(kernel)";
   e.static_top = 0;
+  e.static_bytes = 0;
+  e.shared_decls.clear();
   e.dyn_bytes = cfg.smem;
   // Dynamic shared memory ends at the guard page: an access past it faults.
   e.dyn_base = e.arena + kArenaBytes - round_up(cfg.smem, 16);
@@ -852,6 +877,7 @@ void run_grid(const void* kernel, const LaunchCfg& cfg, void (*body)(void*), voi
     fill_poison(e.arena, e.static_top);
     fill_poison(e.dyn_base, cfg.smem);
     run_block();
+    check_shared_gaps();
   }
   e.in_kernel = false;
   check_canaries();

@@ -64,6 +64,13 @@ __global__ void write_kernel(float* p, int64_t index) {
   if (threadIdx.x == 0) p[index] = 1.0f;
 }
 
+__global__ void shared_overflow_kernel(float* out) {
+  __shared__ float a[32];
+  a[threadIdx.x] = 1.0f;  // 33 threads: a[32] is one past the end
+  __syncthreads();
+  out[threadIdx.x] = a[threadIdx.x % 32];
+}
+
 __global__ void __launch_bounds__(64) bounded_kernel(float* out) { out[threadIdx.x] = 0.0f; }
 
 __global__ void half_warp_wmma_kernel(float* out) {
@@ -111,6 +118,7 @@ void misaligned_vector(const float* in, float* out) { misaligned_vector_kernel<<
 void read_at(const float* in, int64_t index, float* out) { read_kernel<<<1, 1>>>(in, index, out); }
 void write_at(float* p, int64_t index) { write_kernel<<<1, 32>>>(p, index); }
 void over_bounds(float* out) { bounded_kernel<<<1, 128>>>(out); }
+void shared_overflow(float* out) { shared_overflow_kernel<<<1, 33>>>(out); }
 void half_warp_wmma(float* out) { half_warp_wmma_kernel<<<1, 32>>>(out); }
 void wmma_16x16x8(const float* a, const float* b, float* c) { wmma_kernel<<<1, 32>>>(a, b, c); }
 

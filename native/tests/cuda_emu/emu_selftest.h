@@ -17,6 +17,7 @@ void misaligned_vector(const float* in, float* out);
 void read_at(const float* in, int64_t index, float* out);
 void write_at(float* p, int64_t index);
 void over_bounds(float* out);
+void shared_overflow(float* out);
 void half_warp_wmma(float* out);
 void wmma_16x16x8(const float* a, const float* b, float* c);
 

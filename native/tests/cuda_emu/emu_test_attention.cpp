@@ -157,7 +157,8 @@ TEST(emu_attention_unsplit_long_tiles) {
 }
 
 TEST(emu_attention_split_cap) {
-  // 1000 SMs ask for ~2000 splits; 32768+ keys (512 key tiles) reach the cap of 256.
+  // 1000 SMs ask for ~4000 blocks: 33001 keys (516 key tiles) would give 258 splits, over
+  // combine_kernel's kMaxSplits (256); capped, then rounded to whole tiles: 172 splits of 3 tiles.
   UseDevice many(kManySm);
   run_case({2, 1, 32}, {{1, 33000}}, 30);
 }

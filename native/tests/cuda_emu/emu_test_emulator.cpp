@@ -182,5 +182,6 @@ TEST(emu_faults_are_reported) {
   EXPECT_FATAL(emu_selftest::read_at(buf.p, -1100, out.p), "before a 256-byte device buffer");
   EXPECT_FATAL(emu_selftest::write_at(small.p, 12), "past the end of a 40-byte device buffer");
   EXPECT_FATAL(emu_selftest::over_bounds(out.p), "__launch_bounds__ of 64");
+  EXPECT_FATAL(emu_selftest::shared_overflow(out.p), "0 bytes past the end of __shared__ a (128 bytes)");
   EXPECT_FATAL(emu_selftest::half_warp_wmma(out.p), "WMMA");
 }
