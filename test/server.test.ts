@@ -95,9 +95,12 @@ describeServer('OpenAI-compatible server', () => {
   });
 
   test('thinking_token_budget is honoured under streaming and the answer follows', async () => {
-    // the model "wants" to think forever; after the budget it must answer (end of turn allowed from step 12)
+    // the model "wants" to think forever; after the budget it must answer (end of turn allowed from step 12).
+    // A stray "<think>" token drawn into the answer would be answer text: banned, so the check below is about
+    // the budget's closing, not about what random weights happen to sample.
     f.script.current = () => (l, ctx) => {
       l[thinkEnd()] = -Infinity;
+      l[f.model.tokenizer.special.think!] = -Infinity;
       if (ctx.step < 12) l[eot()] = -Infinity;
       else l[eot()] = 1e6;
     };
