@@ -17,7 +17,8 @@
 //     exited lanes or partial masks, WMMA calls not made by the whole warp,
 //     misaligned vector or WMMA accesses, blockDim over __launch_bounds__,
 //     accesses past a device buffer (guard pages and canaries) or past the
-//     dynamic shared memory, static shared memory over 48 KB.
+//     dynamic shared memory, writes past a static __shared__ array (poisoned
+//     gaps), static shared memory over 48 KB.
 //   - Launch errors, returned by cudaGetLastError as on a GPU: bad grid or
 //     block shapes, dynamic shared memory over 48 KB without the
 //     cudaFuncSetAttribute opt-in for that kernel on that device, or over the
