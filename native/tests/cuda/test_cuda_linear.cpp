@@ -282,14 +282,16 @@ TEST(cuda_linear_lm_head_decode) {
 // Odd shapes: k tails of the 8-wide vectors and the 32-wide k-tiles, partial
 // 128x128 tiles, misaligned weights (2-byte offset -> scalar loads) and x
 // (ldx % 4 != 0), for every row regime. {40, 3, ...} gives ldx % 4 == 0 for
-// k = 13, 33, 513, 1: the tensor-core path's float4 x loads with k ending inside
+// k = 13, 33, 513, 1, 35, 70: the tensor-core path's float4 x loads with k ending inside
 // a float4 (the per-element tail branch after vector loads in the same row).
 TEST(cuda_linear_odd_shapes_bf16) {
   if (!cuda_device_or_skip()) return;
   const std::vector<RowCase> rows = {{1, 0, 0, true},    {3, 1, 0, false},  {7, 0, 5, true},
                                      {16, 3, 3, true},   {17, 1, 1, false}, {100, 0, 0, true},
                                      {512, 2, 0, false}, {129, 4, 4, true}, {40, 3, 0, true}};
-  const int64_t shapes[][2] = {{7, 13}, {300, 513}, {1, 1}, {129, 33}, {128, 32}, {255, 8}, {64, 4488}};
+  // k = 35 and 70 end inside a float4 with 3 and 2 elements left (k % 4 of 3 and 2; the emulator's linear
+  // test needed them to catch an off-by-one planted in the GEMM's k tail).
+  const int64_t shapes[][2] = {{7, 13}, {300, 513}, {1, 1}, {129, 33}, {128, 32}, {255, 8}, {64, 4488}, {70, 35}, {33, 70}};
   uint64_t seed = 5000;
   for (const auto& s : shapes)
     for (size_t offset : {size_t(0), size_t(2)}) check_weights(DType::BF16, s[0], s[1], offset, rows, seed += 10);
