@@ -28,4 +28,25 @@ inline double max_abs_diff(const float* a, const float* b, size_t n) {
   return m;
 }
 
+// A batch of spans of lengths `ns` stacked row after row: where each starts, how many rows in all, the longest.
+inline std::vector<int64_t> prefix_rows(const std::vector<int64_t>& ns) {
+  std::vector<int64_t> r0(ns.size());
+  int64_t r = 0;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    r0[i] = r;
+    r += ns[i];
+  }
+  return r0;
+}
+inline int64_t total(const std::vector<int64_t>& ns) {
+  int64_t t = 0;
+  for (int64_t n : ns) t += n;
+  return t;
+}
+inline int64_t maxn(const std::vector<int64_t>& ns) {
+  int64_t m = 0;
+  for (int64_t n : ns) m = std::max(m, n);
+  return m;
+}
+
 }  // namespace nemotron_test

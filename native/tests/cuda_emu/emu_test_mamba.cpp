@@ -19,9 +19,13 @@
 #include "backend/cuda/mamba_bench.h"
 #include "common/error.h"
 #include "emu_test_util.h"
+#include "../scan_cases.h"
 
 using namespace nemotron;
 using namespace emu_test;
+using nemotron_test::cpu_scan;
+using nemotron_test::ScanInputs;
+using nemotron_test::ScanShape;
 
 namespace {
 
@@ -82,75 +86,10 @@ void check_conv(int64_t C, int64_t K, bool with_bias, int64_t ldx_pad, const std
 
 // ---------------------------------------------------------------- ssm_scan
 
-struct ScanShape {
-  int64_t heads, head_dim, groups, state, chunk;
-};
-
 std::string describe(const ScanShape& c, const std::vector<int64_t>& ns, const char* what) {
   return std::string(what) + " heads=" + std::to_string(c.heads) + " P=" + std::to_string(c.head_dim) +
          " groups=" + std::to_string(c.groups) + " N=" + std::to_string(c.state) + " chunk=" + std::to_string(c.chunk) +
          " spans=" + join(ns);
-}
-
-// Inputs of one call laid out as the model lays them out: x, B, C slices of one
-// xBC buffer, dt a slice of a wider one. Span i has absorbed 3i+1 tokens.
-struct ScanInputs {
-  ScanShape c;
-  std::vector<int64_t> ns, r0;
-  int64_t rows, HP, GN, ld, lddt;
-  std::vector<float> xbc, dt, A, dt_bias, D;
-  float dt_min, dt_max;
-
-  ScanInputs(const ScanShape& shape, const std::vector<int64_t>& lens, uint32_t seed, float lo, float hi)
-      : c(shape), ns(lens), r0(prefix_rows(lens)), rows(total(lens)), HP(c.heads * c.head_dim),
-        GN(c.groups * c.state), ld(HP + 2 * GN + 5), lddt(c.heads + 3), dt_min(lo), dt_max(hi) {
-    xbc = random_vec(rows * ld, seed);
-    dt = random_vec(rows * lddt, seed + 1, -4, 1);
-    A = random_vec(c.heads, seed + 2, -8, -0.05f);
-    dt_bias = random_vec(c.heads, seed + 3, -1, 0.5f);
-    D = random_vec(c.heads, seed + 4);
-  }
-  int64_t past(size_t i) const { return int64_t(3 * i + 1); }
-
-  ScanArgs args(const float* xbc_p, const float* dt_p, const float* A_p, const float* bias_p, const float* D_p,
-                float* y) const {
-    ScanArgs a;
-    a.heads = c.heads;
-    a.head_dim = c.head_dim;
-    a.groups = c.groups;
-    a.state = c.state;
-    a.chunk = c.chunk;
-    a.x = xbc_p;
-    a.ldx = ld;
-    a.B = xbc_p + HP;
-    a.C = xbc_p + HP + GN;
-    a.ldbc = ld;
-    a.dt = dt_p;
-    a.lddt = lddt;
-    a.A = Vector{A_p, c.heads};
-    a.dt_bias = Vector{bias_p, c.heads};
-    a.D = Vector{D_p, c.heads};
-    a.dt_min = dt_min;
-    a.dt_max = dt_max;
-    a.y = y;
-    return a;
-  }
-};
-
-std::vector<float> cpu_scan(const ScanInputs& in, std::vector<std::vector<float>>& states, bool recurrent) {
-  std::vector<float> y(in.rows * in.HP);
-  std::vector<MambaLayerState> ms(in.ns.size());
-  std::vector<SeqSpan> spans;
-  for (size_t i = 0; i < in.ns.size(); ++i) {
-    ms[i].ssm = states[i].data();
-    spans.push_back(SeqSpan{in.r0[i], in.ns[i], in.past(i), &ms[i], nullptr});
-  }
-  const ScanArgs a = in.args(in.xbc.data(), in.dt.data(), in.A.data(), in.dt_bias.data(), in.D.data(), y.data());
-  if (recurrent)
-    cpu_ssm_scan_recurrent(pool(), a, spans);
-  else
-    cpu_ssm_scan(pool(), a, spans);
-  return y;
 }
 
 std::vector<float> emu_scan(const ScanInputs& in, std::vector<std::unique_ptr<DevBuf<float>>>& states,
@@ -186,7 +125,7 @@ void check_scan_call(const ScanShape& c, const std::vector<int64_t>& ns, uint32_
                      std::vector<std::vector<float>>& cpu_states, std::vector<std::unique_ptr<DevBuf<float>>>& states,
                      bool recurrent_ref, cuda::ScanPath path, float dt_min, float dt_max, const char* what) {
   const ScanInputs in(c, ns, seed, dt_min, dt_max);
-  const std::vector<float> want = cpu_scan(in, cpu_states, recurrent_ref);
+  const std::vector<float> want = cpu_scan(pool(), in, cpu_states, recurrent_ref);
   const std::vector<float> got = emu_scan(in, states, path);
   const ScanTol& tol = path == cuda::ScanPath::Recurrent ? kFp32Tol : kTf32Tol;
   const std::string label = describe(c, ns, what);

@@ -147,24 +147,8 @@ inline std::string join(const std::vector<int64_t>& v) {
   return s + "}";
 }
 
-inline std::vector<int64_t> prefix_rows(const std::vector<int64_t>& ns) {
-  std::vector<int64_t> r0(ns.size());
-  int64_t r = 0;
-  for (size_t i = 0; i < ns.size(); ++i) {
-    r0[i] = r;
-    r += ns[i];
-  }
-  return r0;
-}
-inline int64_t total(const std::vector<int64_t>& ns) {
-  int64_t t = 0;
-  for (int64_t n : ns) t += n;
-  return t;
-}
-inline int64_t maxn(const std::vector<int64_t>& ns) {
-  int64_t m = 0;
-  for (int64_t n : ns) m = std::max(m, n);
-  return m;
-}
+using nemotron_test::maxn;
+using nemotron_test::prefix_rows;
+using nemotron_test::total;
 
 }  // namespace emu_test
