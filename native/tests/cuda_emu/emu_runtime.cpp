@@ -273,7 +273,9 @@ struct Emu {
   struct Alloc {
     char* map;
     size_t map_bytes, bytes, data_bytes;
+    int device;
   };
+  std::map<int, size_t> in_use;  // bytes allocated per device
   std::map<const char*, Alloc> allocs;
 
   // statistics (NEMOTRON_EMU_STATS=1)
@@ -543,12 +545,6 @@ void install_fault_handler() {
   sigaction(SIGBUS, &sa, nullptr);
 }
 
-cudaError_t set_error(cudaError_t err, const std::string& why) {
-  std::fprintf(stderr, "cuda-emu: %s: %s\n", cudaGetErrorName(err), why.c_str());
-  E().last_error = err;
-  return err;
-}
-
 bool launch_valid(const void* kernel, const LaunchCfg& c) {
   Emu& e = E();
   const dim3 g = c.grid, b = c.block;
@@ -589,6 +585,12 @@ bool launch_valid(const void* kernel, const LaunchCfg& c) {
 }  // namespace
 
 // ---------------------------------------------------------------- public emu API
+
+cudaError_t set_error(cudaError_t err, const std::string& why) {
+  std::fprintf(stderr, "cuda-emu: %s: %s\n", cudaGetErrorName(err), why.c_str());
+  E().last_error = err;
+  return err;
+}
 
 void configure_device(int ordinal, const DeviceConfig& c) {
   Emu& e = E();
@@ -767,6 +769,8 @@ void* device_alloc(size_t bytes) {
   Emu& e = E();
   const size_t pg = page_size();
   const size_t data = round_up(std::max<size_t>(bytes, 1), 256);
+  // The device's memory size, as a GPU's out-of-memory point (emu::DeviceConfig::total_bytes).
+  if (e.in_use[e.current_device] + data > e.devices[e.current_device].total_bytes) return nullptr;
   const size_t body = round_up(data + 256, pg);  // >= 256 bytes of poison before the data
   const size_t total = pg + body + pg;           // guard pages on both sides
   char* m = static_cast<char*>(mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
@@ -775,7 +779,8 @@ void* device_alloc(size_t bytes) {
   mprotect(m + pg + body, pg, PROT_NONE);
   fill_poison(m + pg, body);
   char* p = m + pg + body - data;  // the data ends where the guard page after it starts
-  e.allocs[p] = Emu::Alloc{m, total, bytes, data};
+  e.allocs[p] = Emu::Alloc{m, total, bytes, data, e.current_device};
+  e.in_use[e.current_device] += data;
   return p;
 }
 
@@ -783,9 +788,12 @@ void device_free(void* p) {
   Emu& e = E();
   auto it = e.allocs.find(static_cast<const char*>(p));
   if (it == e.allocs.end()) fatal("cudaFree of %p, which is not a live device allocation", p);
+  e.in_use[it->second.device] -= it->second.data_bytes;
   munmap(it->second.map, it->second.map_bytes);
   e.allocs.erase(it);
 }
+
+size_t allocated_bytes(int device) { return E().in_use[device]; }
 
 bool is_device_range(const void* p, size_t bytes) {
   Emu& e = E();
@@ -830,11 +838,9 @@ long long set_tunable(const char* name, long long value) {
   return old;
 }
 
-void run_grid(const void* kernel, const LaunchCfg& cfg, void (*body)(void*), void* ctx) {
+namespace {
+void run_grid_now(const LaunchCfg& cfg, void (*body)(void*), void* ctx) {
   Emu& e = E();
-  if (e.in_kernel) fatal("kernel launch from device code is not emulated");
-  install_fault_handler();
-  if (!launch_valid(kernel, cfg)) return;
   if (!e.arena) {
     const size_t pg = page_size();
     e.arena = static_cast<char*>(
@@ -882,6 +888,15 @@ void run_grid(const void* kernel, const LaunchCfg& cfg, void (*body)(void*), voi
   e.in_kernel = false;
   check_canaries();
 }
+}  // namespace
+
+void run_grid(const void* kernel, const LaunchCfg& cfg, void (*body)(void*), std::shared_ptr<void> ctx) {
+  Emu& e = E();
+  if (e.in_kernel) fatal("kernel launch from device code is not emulated");
+  install_fault_handler();
+  if (!launch_valid(kernel, cfg)) return;
+  enqueue(cfg.stream, [cfg, body, ctx] { run_grid_now(cfg, body, ctx.get()); });
+}
 
 }  // namespace emu
 
@@ -895,6 +910,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
@@ -907,6 +923,7 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
@@ -944,88 +961,46 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int dev) {
     case cudaDevAttrComputeCapabilityMajor: *v = c.cc_major; break;
     case cudaDevAttrComputeCapabilityMinor: *v = c.cc_minor; break;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = c.smem_optin; break;
+    case cudaDevAttrClockRate: *v = 1980000; break;        // kHz (H100 SXM boost)
+    case cudaDevAttrMemoryClockRate: *v = 2619000; break;  // kHz
     default: return emu::set_error(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute not emulated");
   }
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
+  if (dev < 0 || dev >= static_cast<int>(E().devices.size()))
+    return emu::set_error(cudaErrorInvalidDevice, "cudaGetDeviceProperties");
+  const emu::DeviceConfig& c = E().devices[static_cast<size_t>(dev)];
+  *p = cudaDeviceProp{};
+  std::snprintf(p->name, sizeof p->name, "%s", c.name);
+  p->totalGlobalMem = c.total_bytes;
+  p->major = c.cc_major;
+  p->minor = c.cc_minor;
+  p->multiProcessorCount = c.sms;
+  p->memoryBusWidth = 5120;
+  p->l2CacheSize = c.l2_bytes;
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  const emu::DeviceConfig& c = E().devices[static_cast<size_t>(E().current_device)];
+  *total_bytes = c.total_bytes;
+  *free_bytes = c.total_bytes - std::min(c.total_bytes, emu::allocated_bytes(E().current_device));
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   *p = emu::device_alloc(bytes);
   return *p ? cudaSuccess : emu::set_error(cudaErrorMemoryAllocation, "cudaMalloc");
 }
-cudaError_t cudaFree(void* p) {
-  if (p) emu::device_free(p);
-  return cudaSuccess;
-}
-cudaError_t cudaMallocHost(void** p, size_t bytes) {
-  *p = std::malloc(bytes ? bytes : 1);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
-}
-cudaError_t cudaFreeHost(void* p) {
-  std::free(p);
-  return cudaSuccess;
-}
-
-namespace {
-// Device-side ranges of a copy or memset must lie inside one device allocation.
-bool check_range(const void* p, size_t bytes, bool device, const char* what) {
-  if (bytes == 0 || !device || emu::is_device_range(p, bytes)) return true;
-  char why[160];
-  std::snprintf(why, sizeof why, "%s: [%p, +%zu) is not inside a device allocation", what, p, bytes);
-  emu::set_error(cudaErrorInvalidValue, why);
-  return false;
-}
-}  // namespace
-
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  const bool dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  const bool sd = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (!check_range(dst, bytes, dd, "cudaMemcpy destination") || !check_range(src, bytes, sd, "cudaMemcpy source"))
-    return cudaErrorInvalidValue;
-  if (bytes) std::memmove(dst, src, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-cudaError_t cudaMemset(void* p, int value, size_t bytes) {
-  if (!check_range(p, bytes, true, "cudaMemset")) return cudaErrorInvalidValue;
-  if (bytes) std::memset(p, value, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
-
-cudaError_t cudaMemPoolCreate(cudaMemPool_t* pool, const cudaMemPoolProps*) {
-  static int dummy;
-  *pool = reinterpret_cast<cudaMemPool_t>(&dummy);
-  return cudaSuccess;
-}
-cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void*) { return cudaSuccess; }
-cudaError_t cudaMallocFromPoolAsync(void** p, size_t bytes, cudaMemPool_t, cudaStream_t) {
-  return cudaMalloc(p, bytes);  // poisoned, like every fresh emulated allocation
-}
-cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return cudaFree(p); }
-
-cudaError_t cudaStreamCreate(cudaStream_t* s) {
-  *s = nullptr;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { return cudaStreamCreate(s); }
-cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaEventCreate(cudaEvent_t* e) {
-  *e = nullptr;
-  return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
-  *ms = 0;
-  return cudaSuccess;
-}
-
 namespace {
 // NEMOTRON_EMU_STATS=1: launches, blocks and thread switches at exit.
 struct StatsAtExit {

@@ -36,6 +36,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -98,6 +101,7 @@ enum cudaError_t {
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
+  cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorLaunchOutOfResources = 701,
@@ -117,6 +121,8 @@ enum cudaDeviceAttr {
   cudaDevAttrMaxThreadsPerBlock = 1,
   cudaDevAttrMaxSharedMemoryPerBlock = 8,
   cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrClockRate = 13,
+  cudaDevAttrMemoryClockRate = 36,
   cudaDevAttrL2CacheSize = 38,
   cudaDevAttrComputeCapabilityMajor = 75,
   cudaDevAttrComputeCapabilityMinor = 76,
@@ -139,6 +145,17 @@ struct cudaMemPoolProps {
 };
 #define cudaStreamDefault 0x00
 #define cudaStreamNonBlocking 0x01
+#define cudaEventDefault 0x00
+#define cudaEventDisableTiming 0x02
+// The fields the sources read (the real struct has many more).
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  int major, minor;
+  int multiProcessorCount;
+  int memoryBusWidth;
+  int l2CacheSize;
+};
 
 namespace emu {
 
@@ -149,6 +166,8 @@ struct DeviceConfig {
   int cc_major = 9, cc_minor = 0;
   int smem_optin = 232448;          // max dynamic + static shared memory per block (bytes)
   int l2_bytes = 50 * 1024 * 1024;
+  size_t total_bytes = size_t(80) << 30;  // cudaMalloc fails (cudaErrorMemoryAllocation) past this
+  const char* name = "emulated H100";
 };
 // Sets (or adds) device `ordinal`; devices in between get the defaults. Device 0 starts as the default.
 void configure_device(int ordinal, const DeviceConfig& c);
@@ -219,32 +238,47 @@ bool is_device_range(const void* p, size_t bytes);
 struct LaunchCfg {
   dim3 grid, block;
   size_t smem;
-  LaunchCfg(dim3 g, dim3 b, size_t s = 0, cudaStream_t = nullptr) : grid(g), block(b), smem(s) {}
+  cudaStream_t stream;
+  LaunchCfg(dim3 g, dim3 b, size_t s = 0, cudaStream_t st = nullptr) : grid(g), block(b), smem(s), stream(st) {}
 };
-// Runs body(ctx) as every thread of every block of the grid, unless the launch
-// is invalid (then sets the error cudaGetLastError returns, as a GPU does).
-void run_grid(const void* kernel, const LaunchCfg& cfg, void (*body)(void*), void* ctx);
+// Checks the launch now (an invalid one sets the error cudaGetLastError returns,
+// as a GPU does, and never runs), then queues body(ctx) as every thread of every
+// block of the grid on cfg.stream (emu_streams.cpp): it runs when something
+// waits for that stream, not before.
+void run_grid(const void* kernel, const LaunchCfg& cfg, void (*body)(void*), std::shared_ptr<void> ctx);
 
 // kernel<<<cfg>>>(args...) after cu_to_cpp.py. Arguments are converted to the
 // parameter types and copied once at launch, as CUDA copies them into the
-// kernel's parameter buffer; each thread then gets its own copy of the values.
+// kernel's parameter buffer (the launch may run later, after the caller's
+// variables are gone); each thread then gets its own copy of the values.
 template <class... P, class... A>
 void launch(void (*kernel)(P...), const LaunchCfg& cfg, A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
   using Params = std::tuple<std::decay_t<P>...>;
-  struct Ctx {
+  struct Job {
     void (*k)(P...);
-    const Params* params;
+    Params params;
   };
-  const Params params(std::forward<A>(args)...);
-  Ctx ctx{kernel, &params};
+  auto job = std::make_shared<Job>(Job{kernel, Params(std::forward<A>(args)...)});
   run_grid(reinterpret_cast<const void*>(kernel), cfg, [](void* c) {
-    const Ctx* x = static_cast<const Ctx*>(c);
-    std::apply(x->k, *x->params);
-  }, &ctx);
+    const Job* j = static_cast<const Job*>(c);
+    std::apply(j->k, j->params);
+  }, std::shared_ptr<void>(job, job.get()));
 }
 
 cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
+// Sets the error cudaGetLastError returns; prints `why` when NEMOTRON_EMU_VERBOSE is set.
+cudaError_t set_error(cudaError_t err, const std::string& why);
+// Device memory in use on `device` (what cudaMemGetInfo subtracts from total_bytes).
+size_t allocated_bytes(int device);
+
+// Streams (emu_streams.cpp). Work queued on a stream runs, in order, only when
+// the host waits for it (stream, event or device synchronisation, a synchronous
+// copy, cudaFree), on the device current when it was queued: the latest moment
+// a GPU may run it, so a result read before waiting shows stale data.
+void enqueue(cudaStream_t s, std::function<void()> op);
+// True when [p, p+bytes) lies inside one cudaMallocHost allocation.
+bool is_pinned_range(const void* p, size_t bytes);
 
 // Integral constants made changeable by cu_to_cpp.py --tunable NAME (a size
 // knob such as a workspace cap, so small test shapes reach its boundaries).
@@ -450,6 +484,10 @@ cudaError_t cudaGetDeviceCount(int* n);
 cudaError_t cudaGetDevice(int* d);
 cudaError_t cudaSetDevice(int d);
 cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int dev);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev);
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
+cudaError_t cudaDriverGetVersion(int* v);
+cudaError_t cudaRuntimeGetVersion(int* v);
 cudaError_t cudaDeviceSynchronize();
 template <class F>
 cudaError_t cudaFuncSetAttribute(F kernel, cudaFuncAttribute a, int value) {
@@ -468,18 +506,22 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = nullptr);
 cudaError_t cudaMemset(void* p, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = nullptr);
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t s = nullptr);
 
 cudaError_t cudaMemPoolCreate(cudaMemPool_t* pool, const cudaMemPoolProps* props);
 cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value);
 cudaError_t cudaMallocFromPoolAsync(void** p, size_t bytes, cudaMemPool_t pool, cudaStream_t s);
 cudaError_t cudaFreeAsync(void* p, cudaStream_t s);
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep);
 
-// Streams and events: everything runs synchronously at launch, so these only keep the code building.
+// Streams and events (emu_streams.cpp): queued work runs when waited for.
 cudaError_t cudaStreamCreate(cudaStream_t* s);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);

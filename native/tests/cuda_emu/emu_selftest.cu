@@ -99,8 +99,14 @@ __global__ void wmma_kernel(const float* a, const float* b, float* c) {
   wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
 }
 
+__global__ void fill_kernel(float* out, int n, float value) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = value;
+}
+
 }  // namespace
 
+void fill(float* out, int n, float value, cudaStream_t stream) { fill_kernel<<<(n + 127) / 128, 128, 0, stream>>>(out, n, value); }
 void arrival(int* order, int* blocks, int* counter, int* block_counter, int nblocks, int threads) {
   arrival_kernel<<<nblocks, threads>>>(order, blocks, counter, block_counter);
 }

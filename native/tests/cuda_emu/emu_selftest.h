@@ -3,8 +3,11 @@
 #include <cstddef>
 #include <cstdint>
 
+typedef struct CUstream_st* cudaStream_t;
+
 namespace emu_selftest {
 
+void fill(float* out, int n, float value, cudaStream_t stream);
 void arrival(int* order, int* blocks, int* counter, int* block_counter, int nblocks, int threads);
 void reverse(const float* in, float* out, int n, bool barrier);
 void big_shared(float* out, size_t smem, bool opt_in);

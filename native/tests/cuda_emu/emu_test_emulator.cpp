@@ -55,7 +55,8 @@ void expect_fatal(const std::function<void()>& fn, const std::string& expect, co
                    "expected an emulator fault report containing \"" + expect + "\", got " +
                        (aborted ? "an abort" : "no abort (status " + std::to_string(status) + ")") + " and: " + err);
 }
-#define EXPECT_FATAL(stmt, expect) expect_fatal([&] { stmt; }, expect, __FILE__, __LINE__)
+// (queued kernels run when waited for: the child waits for the device)
+#define EXPECT_FATAL(stmt, expect) expect_fatal([&] { stmt; cudaDeviceSynchronize(); }, expect, __FILE__, __LINE__)
 
 bool is_permutation_of_iota(std::vector<int> v) {
   std::sort(v.begin(), v.end());
@@ -184,4 +185,89 @@ TEST(emu_faults_are_reported) {
   EXPECT_FATAL(emu_selftest::over_bounds(out.p), "__launch_bounds__ of 64");
   EXPECT_FATAL(emu_selftest::shared_overflow(out.p), "0 bytes past the end of __shared__ a (128 bytes)");
   EXPECT_FATAL(emu_selftest::half_warp_wmma(out.p), "WMMA");
+}
+
+// Streams run their work only when waited for, so a missing wait shows as stale data.
+TEST(emu_streams_run_work_when_waited_for) {
+  const int n = 300;
+  DevBuf<float> d(n);
+  cudaStream_t nb = nullptr, blocking = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&nb, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaStreamCreate(&blocking) == cudaSuccess);
+
+  // A synchronous copy (legacy stream) does not wait for a non-blocking stream.
+  REQUIRE(cudaMemset(d.p, 0, sizeof(float) * n) == cudaSuccess);
+  const uint64_t before = emu::launch_count();
+  emu_selftest::fill(d.p, n, 3.f, nb);
+  require_no_launch_error();
+  CHECK(emu::launch_count() == before);  // queued, not run
+  CHECK(d.host()[n - 1] == 0.f);
+  REQUIRE(cudaStreamSynchronize(nb) == cudaSuccess);
+  CHECK(d.host()[n - 1] == 3.f);
+
+  // ... but it does wait for a blocking stream's earlier work.
+  emu_selftest::fill(d.p, n, 4.f, blocking);
+  CHECK(d.host()[0] == 4.f);
+
+  // An event completes what was queued before it, not after.
+  cudaEvent_t ev = nullptr;
+  REQUIRE(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) == cudaSuccess);
+  emu_selftest::fill(d.p, n, 5.f, nb);
+  REQUIRE(cudaEventRecord(ev, nb) == cudaSuccess);
+  emu_selftest::fill(d.p, n, 6.f, nb);
+  REQUIRE(cudaEventSynchronize(ev) == cudaSuccess);
+  CHECK(d.host()[1] == 5.f);
+
+  // Into pinned memory an async copy is queued; into pageable memory it is done on return.
+  float* pinned = nullptr;
+  REQUIRE(cudaMallocHost(reinterpret_cast<void**>(&pinned), sizeof(float) * n) == cudaSuccess);
+  pinned[2] = -1.f;
+  REQUIRE(cudaMemcpyAsync(pinned, d.p, sizeof(float) * n, cudaMemcpyDeviceToHost, nb) == cudaSuccess);
+  CHECK(pinned[2] == -1.f);
+  REQUIRE(cudaStreamSynchronize(nb) == cudaSuccess);
+  CHECK(pinned[2] == 6.f);
+  std::vector<float> pageable(n, -1.f);
+  emu_selftest::fill(d.p, n, 7.f, nb);
+  REQUIRE(cudaMemcpyAsync(pageable.data(), d.p, sizeof(float) * n, cudaMemcpyDeviceToHost, nb) == cudaSuccess);
+  CHECK(pageable[3] == 7.f);
+
+  // A host source is read when the copy runs: rewriting it before the wait changes what lands.
+  pinned[4] = 8.f;
+  REQUIRE(cudaMemcpyAsync(d.p, pinned, sizeof(float) * n, cudaMemcpyHostToDevice, nb) == cudaSuccess);
+  pinned[4] = 9.f;
+  REQUIRE(cudaStreamSynchronize(nb) == cudaSuccess);
+  CHECK(d.host()[4] == 9.f);
+
+  // A 2-D copy takes `width` bytes of each row.
+  std::vector<float> rows(6, -1.f);
+  REQUIRE(cudaMemcpy2DAsync(rows.data(), 2 * sizeof(float), d.p, 4 * sizeof(float), 2 * sizeof(float), 3,
+                            cudaMemcpyDeviceToHost, nb) == cudaSuccess);
+  // rows of d (all 6 but d[4] = 9): d[0..1], d[4..5], d[8..9]
+  CHECK(rows[0] == 6.f && rows[1] == 6.f && rows[2] == 9.f && rows[3] == 6.f && rows[5] == 6.f);
+  REQUIRE(cudaFreeHost(pinned) == cudaSuccess);
+  REQUIRE(cudaEventDestroy(ev) == cudaSuccess);
+  REQUIRE(cudaStreamDestroy(nb) == cudaSuccess);
+  REQUIRE(cudaStreamDestroy(blocking) == cudaSuccess);
+}
+
+// Device memory runs out at DeviceConfig::total_bytes, and cudaMemGetInfo reports what is left.
+TEST(emu_device_memory_is_finite) {
+  emu::DeviceConfig small;
+  small.total_bytes = 1 << 20;
+  emu::configure_device(7, small);
+  UseDevice use(7);
+  size_t free0 = 0, total = 0;
+  REQUIRE(cudaMemGetInfo(&free0, &total) == cudaSuccess);
+  CHECK(total == size_t(1) << 20);
+  void* a = nullptr;
+  void* b = nullptr;
+  REQUIRE(cudaMalloc(&a, 600 << 10) == cudaSuccess);
+  size_t free1 = 0;
+  REQUIRE(cudaMemGetInfo(&free1, &total) == cudaSuccess);
+  CHECK(free0 - free1 >= size_t(600) << 10);
+  CHECK(cudaMalloc(&b, 600 << 10) == cudaErrorMemoryAllocation);
+  CHECK(cudaGetLastError() == cudaErrorMemoryAllocation);
+  REQUIRE(cudaFree(a) == cudaSuccess);
+  REQUIRE(cudaMalloc(&b, 600 << 10) == cudaSuccess);
+  REQUIRE(cudaFree(b) == cudaSuccess);
 }

@@ -1,0 +1,245 @@
+// Streams, events and copies for the emulator: work is queued per stream and
+// runs, in order, only when the host waits for it. That is the latest moment a
+// GPU may run it, so host code that reads a result (or reuses a staging buffer,
+// or frees a source) without waiting for the stream sees what a GPU would show
+// on an unlucky day: stale or overwritten data. Ordering follows CUDA's rules:
+//   - the legacy default stream (0) waits for all earlier work of blocking
+//     streams, and their later work waits for it; non-blocking streams
+//     (cudaStreamNonBlocking) are ordered with neither;
+//   - synchronous cudaMemcpy/cudaMemset run on the legacy stream (cudaMemcpy
+//     returns when done; cudaMemset to device memory may not);
+//   - cudaMemcpyAsync to pageable host memory returns when done; to pinned
+//     memory (cudaMallocHost) it is queued; host sources are read when the copy
+//     runs, pinned or not (the strict reading of "might");
+//   - cudaFree and cudaFreeHost wait for the whole device first, cudaFreeAsync
+//     frees in stream order;
+//   - an event completes when its stream has run everything queued before it.
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "emu_runtime.h"
+
+struct CUstream_st {
+  bool blocking = true;
+  std::deque<std::pair<int, std::function<void()>>> queue;  // (device current at enqueue, op)
+  uint64_t queued = 0, done = 0;
+};
+struct CUevent_st {
+  CUstream_st* stream = nullptr;
+  uint64_t at = 0;  // complete once stream->done reaches it
+};
+
+namespace emu {
+namespace {
+
+struct Streams {
+  CUstream_st legacy;
+  std::vector<CUstream_st*> live;     // created streams, in creation order
+  std::map<const char*, size_t> pinned;  // cudaMallocHost allocations
+};
+Streams& S() {
+  static Streams* s = new Streams;  // never destroyed, like the emulator's state
+  return *s;
+}
+
+CUstream_st* resolve(cudaStream_t s) { return s ? s : &S().legacy; }
+
+// Runs the oldest queued op of `s`, on the device it was queued for.
+void run_one(CUstream_st* s) {
+  auto op = std::move(s->queue.front());
+  s->queue.pop_front();
+  int prev = 0;
+  cudaGetDevice(&prev);
+  cudaSetDevice(op.first);
+  op.second();
+  cudaSetDevice(prev);
+  ++s->done;
+}
+void drain(CUstream_st* s) {
+  while (!s->queue.empty()) run_one(s);
+}
+void drain_blocking() {
+  for (CUstream_st* s : S().live)
+    if (s->blocking) drain(s);
+}
+void drain_device() {
+  drain(&S().legacy);
+  for (CUstream_st* s : S().live) drain(s);
+}
+
+bool host_is_pinned(const void* p) { return is_pinned_range(p, 1); }
+
+// Device-side ranges of a copy or memset must lie inside one device allocation.
+bool check_range(const void* p, size_t bytes, bool device, const char* what) {
+  if (bytes == 0 || !device || is_device_range(p, bytes)) return true;
+  char why[160];
+  std::snprintf(why, sizeof why, "%s: [%p, +%zu) is not inside a device allocation", what, p, bytes);
+  set_error(cudaErrorInvalidValue, why);
+  return false;
+}
+
+// Which sides of a copy are device memory (cudaMemcpyDefault: whichever pointer is).
+void sides(cudaMemcpyKind kind, const void* dst, const void* src, bool& dst_dev, bool& src_dev) {
+  if (kind == cudaMemcpyDefault) {
+    dst_dev = is_device_range(dst, 1);
+    src_dev = is_device_range(src, 1);
+    return;
+  }
+  dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+}
+
+// Queues a (possibly strided) copy; runs it before returning where CUDA's copy is synchronous.
+cudaError_t copy_2d(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                    cudaMemcpyKind kind, cudaStream_t stream, bool synchronous, const char* what) {
+  bool dst_dev = false, src_dev = false;
+  sides(kind, dst, src, dst_dev, src_dev);
+  if (height > 1 && (dpitch < width || spitch < width)) return set_error(cudaErrorInvalidValue, "copy pitch below width");
+  const size_t dspan = height ? dpitch * (height - 1) + width : 0, sspan = height ? spitch * (height - 1) + width : 0;
+  if (!check_range(dst, dspan, dst_dev, what) || !check_range(src, sspan, src_dev, what)) return cudaErrorInvalidValue;
+  if (!width || !height) return cudaSuccess;
+  enqueue(stream, [=] {
+    for (size_t r = 0; r < height; ++r)
+      std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  });
+  // Into pageable host memory a copy returns only once it is done.
+  if (synchronous || (!dst_dev && src_dev && !host_is_pinned(dst))) drain(resolve(stream));
+  return cudaSuccess;
+}
+
+}  // namespace
+
+void enqueue(cudaStream_t stream, std::function<void()> op) {
+  CUstream_st* s = resolve(stream);
+  if (s == &S().legacy)
+    drain_blocking();  // the legacy stream waits for the blocking streams' earlier work
+  else if (s->blocking)
+    drain(&S().legacy);  // and they wait for its earlier work
+  int device = 0;
+  cudaGetDevice(&device);
+  s->queue.emplace_back(device, std::move(op));
+  ++s->queued;
+}
+
+bool is_pinned_range(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  auto it = S().pinned.upper_bound(c);
+  if (it == S().pinned.begin()) return false;
+  --it;
+  return c >= it->first && c + bytes <= it->first + it->second;
+}
+
+}  // namespace emu
+
+// ---------------------------------------------------------------- runtime API
+
+using emu::S;
+
+cudaError_t cudaDeviceSynchronize() {
+  emu::drain_device();
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  emu::drain_device();  // cudaFree waits for the device: no queued kernel may still use p
+  emu::device_free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  *p = std::malloc(bytes ? bytes : 1);
+  if (!*p) return emu::set_error(cudaErrorMemoryAllocation, "cudaMallocHost");
+  S().pinned[static_cast<const char*>(*p)] = bytes ? bytes : 1;
+  return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* p) {
+  if (!p) return cudaSuccess;
+  emu::drain_device();
+  auto it = S().pinned.find(static_cast<const char*>(p));
+  if (it == S().pinned.end()) emu::fatal("cudaFreeHost of %p, which cudaMallocHost did not return", p);
+  S().pinned.erase(it);
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  return emu::copy_2d(dst, bytes, src, bytes, bytes, 1, kind, nullptr, true, "cudaMemcpy");
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  return emu::copy_2d(dst, bytes, src, bytes, bytes, 1, kind, s, false, "cudaMemcpyAsync");
+}
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t s) {
+  return emu::copy_2d(dst, dpitch, src, spitch, width, height, kind, s, false, "cudaMemcpy2DAsync");
+}
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
+  if (!emu::check_range(p, bytes, true, "cudaMemset")) return cudaErrorInvalidValue;
+  if (bytes) emu::enqueue(s, [=] { std::memset(p, value, bytes); });
+  return cudaSuccess;
+}
+cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes, nullptr); }
+
+cudaError_t cudaMemPoolCreate(cudaMemPool_t* pool, const cudaMemPoolProps*) {
+  static int dummy;
+  *pool = reinterpret_cast<cudaMemPool_t>(&dummy);
+  return cudaSuccess;
+}
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void*) { return cudaSuccess; }
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }  // freed pool memory is unmapped at once
+cudaError_t cudaMallocFromPoolAsync(void** p, size_t bytes, cudaMemPool_t, cudaStream_t) {
+  return cudaMalloc(p, bytes);  // poisoned, like every fresh emulated allocation
+}
+cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
+  if (p) emu::enqueue(s, [p] { emu::device_free(p); });
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
+  *s = new CUstream_st;
+  (*s)->blocking = !(flags & cudaStreamNonBlocking);
+  S().live.push_back(*s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (!s) return emu::set_error(cudaErrorInvalidValue, "cudaStreamDestroy of the legacy stream");
+  emu::drain(s);  // its work still completes
+  auto& live = S().live;
+  for (size_t i = 0; i < live.size(); ++i)
+    if (live[i] == s) live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  emu::drain(emu::resolve(s));
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = new CUevent_st;
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  if (!e) return emu::set_error(cudaErrorInvalidValue, "cudaEventRecord of a null event");
+  CUstream_st* st = emu::resolve(s);
+  if (st == &S().legacy) emu::drain_blocking();
+  e->stream = st;
+  e->at = st->queued;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e) return emu::set_error(cudaErrorInvalidValue, "cudaEventSynchronize of a null event");
+  if (e->stream)  // (a never-recorded event is complete)
+    while (e->stream->done < e->at) emu::run_one(e->stream);
+  return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
+  *ms = 0;  // the emulator has no clock worth reporting
+  return cudaSuccess;
+}
