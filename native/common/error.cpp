@@ -1,5 +1,7 @@
 #include "error.h"
 
+#include <cstdio>
+
 namespace nemotron {
 
 const char* error_code_name(ErrorCode code) {
@@ -16,6 +18,20 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::Internal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";
+}
+
+std::string bytes_text(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static const char* const units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  int u = 0;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
 }
 
 }  // namespace nemotron

@@ -1,6 +1,7 @@
 // Error type thrown by every native component. The `code` is stable and is mapped
 // to a typed JavaScript error class by lib/errors.ts, so callers can branch on it.
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -29,6 +30,10 @@ class Error : public std::runtime_error {
  private:
   ErrorCode code_;
 };
+
+// A size for a message: "512 B", "20.5 KiB", "139.2 MiB", "16.6 GiB" (so a small
+// need next to a small free amount still reads differently).
+std::string bytes_text(uint64_t bytes);
 
 [[noreturn]] inline void fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
 

@@ -21,7 +21,7 @@ class HostBuffer final : public FloatBuffer {
     void* p = std::aligned_alloc(64, bytes);
     if (!p)
       fail(ErrorCode::OutOfMemory,
-           "out of host memory: could not allocate " + std::to_string(bytes >> 20) + " MiB");
+           "out of host memory: could not allocate " + bytes_text(bytes));
     std::memset(p, 0, bytes);
     data_ = static_cast<float*>(p);
     size_ = count;

@@ -16,13 +16,24 @@
 #include "common/error.h"
 #include "model/safetensors.h"
 
+// Pinned staging slots for span lists, used round robin. A forward pass of the 9B
+// uploads ~58 lists (2 per Mamba layer, 1 per attention layer), and a slot's
+// event makes its reuse wait for the kernel that reads it. The emulator build
+// sets 3, so slots come round within one pass and that wait is what keeps the
+// results right (native/tests/cuda_emu/mutants.py removes it).
+#ifndef NEMOTRON_CUDA_SPAN_SLOTS
+#define NEMOTRON_CUDA_SPAN_SLOTS 64
+#endif
+
 namespace nemotron {
 namespace {
 
-std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+// What to do about running out: the weights are fixed, the rest grows with contexts and sequences.
+constexpr const char* kStateHint = "use a smaller contextSize, fewer sequences, or device 'cpu'";
+constexpr const char* kWeightHint = "the weights alone do not fit: free the GPU (other processes), use a GPU with more memory, or device 'cpu'";
 
 // cudaMalloc with an out-of-memory error that says how much was needed and free.
-void* device_alloc(size_t bytes, const char* what) {
+void* device_alloc(size_t bytes, const char* what, const char* hint = kStateHint) {
   void* p = nullptr;
   if (bytes == 0) return nullptr;
   cudaError_t err = cudaMalloc(&p, bytes);
@@ -39,9 +50,9 @@ void* device_alloc(size_t bytes, const char* what) {
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    fail(ErrorCode::OutOfMemory, std::string("GPU out of memory allocating ") + what + ": needed " + mib(bytes) +
-                                     ", free " + mib(free_b) + " of " + mib(total_b) +
-                                     " (use a smaller contextSize, fewer sequences, or device 'cpu')");
+    fail(ErrorCode::OutOfMemory, std::string("GPU out of memory allocating ") + what + ": needed " + bytes_text(bytes) +
+                                     ", free " + bytes_text(free_b) + " of " + bytes_text(total_b) + " (" + hint +
+                                     ")");
   }
   cuda::check(err, what);
   return p;
@@ -78,7 +89,7 @@ class PinnedBuffer final : public FloatBuffer {
     }
     cudaGetLastError();  // clear the failed allocation's error
     data_ = static_cast<float*>(std::malloc(count * sizeof(float)));
-    if (!data_) fail(ErrorCode::OutOfMemory, "out of host memory allocating " + mib(count * sizeof(float)) + " for logits");
+    if (!data_) fail(ErrorCode::OutOfMemory, "out of host memory allocating " + bytes_text(count * sizeof(float)) + " for logits");
   }
   ~PinnedBuffer() override {
     if (!data_) return;
@@ -167,7 +178,7 @@ class PinnedArea {
 // Owns a device allocation for the backend's lifetime (weights, small vectors).
 struct DeviceBlock {
   void* ptr = nullptr;
-  explicit DeviceBlock(size_t bytes, const char* what) : ptr(device_alloc(bytes, what)) {}
+  DeviceBlock(size_t bytes, const char* what) : ptr(device_alloc(bytes, what, kWeightHint)) {}
   DeviceBlock(const DeviceBlock&) = delete;
   ~DeviceBlock() {
     if (ptr) cudaFree(ptr);
@@ -480,7 +491,7 @@ class CudaBackend final : public Backend {
   StagedUpload ids_, edits_, queries_;
   Scratch heads_, masks_;  // candidate search results on the device
   PinnedArea heads_host_, masks_host_, values_host_;
-  std::vector<SpanSlot> span_ring_ = std::vector<SpanSlot>(64);
+  std::vector<SpanSlot> span_ring_ = std::vector<SpanSlot>(NEMOTRON_CUDA_SPAN_SLOTS);
   size_t span_next_ = 0;
 };
 

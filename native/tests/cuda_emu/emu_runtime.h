@@ -25,8 +25,11 @@
 //     device's limit.
 //   - Fresh device memory, pool workspaces and shared memory are filled with
 //     0xff bytes (NaN as fp32), so anything read before it is written shows.
-//   - Several devices with their own SM count, compute capability and shared
-//     memory limit (emu::configure_device), for the code paths that depend on them.
+//   - Several devices with their own SM count, compute capability, shared
+//     memory limit and memory size (emu::configure_device), for the code paths
+//     that depend on them and for out-of-memory errors.
+//   - Streams whose work runs only when the host waits for it (emu_streams.cpp),
+//     so a missing wait shows as stale or overwritten data.
 #pragma once
 #include <math.h>
 

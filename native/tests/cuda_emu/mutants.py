@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Mutation check for the emulator tests: each mutant is a small bug planted in
-a *copy* of native/backend/cuda (a deleted barrier, an off-by-one), built into
+a *copy* of native/backend/cuda (a deleted barrier, an off-by-one, a missing
+wait in the backend's host code), built into
 nemotron_cuda_emu_tests through NEMOTRON_EMU_CUDA_SOURCE_DIR, and must make the
 tests fail in at least one schedule. The sources in the repository are never
 touched. Not run in CI (a build per mutant); run it after changing a kernel or
@@ -30,6 +31,20 @@ class Mutant:
 
 
 MUTANTS = [
+    # ---- cuda_backend.cpp (host code: the engine tests, with streams that run only when waited for)
+    Mutant('backend-logits-read-before-the-copy', 'cuda_backend.cpp',
+           '    cuda::check(cudaStreamSynchronize(stream_), "forward pass");\n', '',
+           'emu_engine', 'to_host returns before the logits copy ran: the host reads last step\'s logits'),
+    Mutant('backend-staged-upload-reused-early', 'cuda_backend.cpp',
+           '    if (pending_) cuda::check(cudaEventSynchronize(done_), what);\n', '',
+           'emu_engine', 'the pinned ids area is rewritten while the previous piece\'s copy is still queued'),
+    Mutant('backend-span-slot-reused-early', 'cuda_backend.cpp',
+           '    if (slot.pending) cuda::check(cudaEventSynchronize(slot.done), "span slot");\n', '',
+           'emu_engine', 'a span slot is rewritten while a queued kernel has yet to read it'),
+    Mutant('backend-span-slot-never-released', 'cuda_backend.cpp',
+           '      if (slot_->done && cudaEventRecord(slot_->done, b_.stream_) == cudaSuccess) slot_->pending = true;',
+           '      if (slot_->done) slot_->pending = true;',
+           'emu_engine', 'the event guarding a span slot is never recorded, so waiting on it waits for nothing'),
     # ---- gated_rms_norm.cu
     Mutant('norm-no-barrier-before-cross-warp-sum', 'gated_rms_norm.cu',
            '  if (lane == 0) warp_sums[warp] = ss;\n  __syncthreads();\n',
@@ -176,7 +191,7 @@ def main():
     src = os.path.join(args.build, 'cuda-src')
     os.makedirs(src, exist_ok=True)
     pristine = {f: open(os.path.join(CUDA_DIR, f), encoding='utf-8').read()
-                for f in os.listdir(CUDA_DIR) if f.endswith('.cu') or f.endswith('.cuh')}
+                for f in os.listdir(CUDA_DIR) if f.endswith(('.cu', '.cuh', '.cpp'))}
 
     def restore():
         for f, text in pristine.items():
