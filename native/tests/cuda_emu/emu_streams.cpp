@@ -13,17 +13,31 @@
 //     runs, pinned or not (the strict reading of "might");
 //   - cudaFree and cudaFreeHost wait for the whole device first, cudaFreeAsync
 //     frees in stream order;
-//   - an event completes when its stream has run everything queued before it.
+//   - an event completes when its stream has run everything queued before it;
+//   - work queued on a capturing stream goes into the capture (a graph), not the
+//     queue; synchronising or allocating calls during a capture fail with
+//     cudaErrorStreamCaptureUnsupported and invalidate it (as on a GPU in the
+//     thread-local mode); a launched graph queues its recorded work again.
 #include <deque>
 #include <map>
 #include <vector>
 
 #include "emu_runtime.h"
 
+using QueuedOp = std::pair<int, std::function<void()>>;  // (device current at enqueue, op)
+
 struct CUstream_st {
   bool blocking = true;
-  std::deque<std::pair<int, std::function<void()>>> queue;  // (device current at enqueue, op)
+  std::deque<QueuedOp> queue;
   uint64_t queued = 0, done = 0;
+  bool capturing = false, invalidated = false;
+  std::vector<QueuedOp> captured;
+};
+struct CUgraph_st {
+  std::vector<QueuedOp> ops;
+};
+struct CUgraphExec_st {
+  std::vector<QueuedOp> ops;
 };
 struct CUevent_st {
   CUstream_st* stream = nullptr;
@@ -37,6 +51,8 @@ struct Streams {
   CUstream_st legacy;
   std::vector<CUstream_st*> live;     // created streams, in creation order
   std::map<const char*, size_t> pinned;  // cudaMallocHost allocations
+  int capturing = 0;                      // streams in capture
+  uint64_t graph_launches = 0;
 };
 Streams& S() {
   static Streams* s = new Streams;  // never destroyed, like the emulator's state
@@ -99,6 +115,10 @@ cudaError_t copy_2d(void* dst, size_t dpitch, const void* src, size_t spitch, si
   const size_t dspan = height ? dpitch * (height - 1) + width : 0, sspan = height ? spitch * (height - 1) + width : 0;
   if (!check_range(dst, dspan, dst_dev, what) || !check_range(src, sspan, src_dev, what)) return cudaErrorInvalidValue;
   if (!width || !height) return cudaSuccess;
+  if (resolve(stream)->capturing && ((!dst_dev && !host_is_pinned(dst)) || (!src_dev && !host_is_pinned(src))))
+    return refused_during_capture("a copy to or from pageable host memory") ? cudaErrorStreamCaptureUnsupported
+                                                                           : cudaSuccess;
+  if (synchronous && refused_during_capture(what)) return cudaErrorStreamCaptureUnsupported;
   enqueue(stream, [=] {
     for (size_t r = 0; r < height; ++r)
       std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
@@ -112,15 +132,29 @@ cudaError_t copy_2d(void* dst, size_t dpitch, const void* src, size_t spitch, si
 
 void enqueue(cudaStream_t stream, std::function<void()> op) {
   CUstream_st* s = resolve(stream);
+  int device = 0;
+  cudaGetDevice(&device);
+  if (s->capturing) {
+    s->captured.emplace_back(device, std::move(op));
+    return;
+  }
   if (s == &S().legacy)
     drain_blocking();  // the legacy stream waits for the blocking streams' earlier work
   else if (s->blocking)
     drain(&S().legacy);  // and they wait for its earlier work
-  int device = 0;
-  cudaGetDevice(&device);
   s->queue.emplace_back(device, std::move(op));
   ++s->queued;
 }
+
+bool refused_during_capture(const char* call) {
+  if (S().capturing == 0) return false;
+  for (CUstream_st* s : S().live)
+    if (s->capturing) s->invalidated = true;
+  set_error(cudaErrorStreamCaptureUnsupported, std::string(call) + " during a stream capture");
+  return true;
+}
+
+uint64_t graph_launch_count() { return S().graph_launches; }
 
 bool is_pinned_range(const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
@@ -137,17 +171,20 @@ bool is_pinned_range(const void* p, size_t bytes) {
 using emu::S;
 
 cudaError_t cudaDeviceSynchronize() {
+  if (emu::refused_during_capture("cudaDeviceSynchronize")) return cudaErrorStreamCaptureUnsupported;
   emu::drain_device();
   return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
+  if (emu::refused_during_capture("cudaFree")) return cudaErrorStreamCaptureUnsupported;
   emu::drain_device();  // cudaFree waits for the device: no queued kernel may still use p
   emu::device_free(p);
   return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  if (emu::refused_during_capture("cudaMallocHost")) return cudaErrorStreamCaptureUnsupported;
   *p = std::malloc(bytes ? bytes : 1);
   if (!*p) return emu::set_error(cudaErrorMemoryAllocation, "cudaMallocHost");
   S().pinned[static_cast<const char*>(*p)] = bytes ? bytes : 1;
@@ -155,6 +192,7 @@ cudaError_t cudaMallocHost(void** p, size_t bytes) {
 }
 cudaError_t cudaFreeHost(void* p) {
   if (!p) return cudaSuccess;
+  if (emu::refused_during_capture("cudaFreeHost")) return cudaErrorStreamCaptureUnsupported;
   emu::drain_device();
   auto it = S().pinned.find(static_cast<const char*>(p));
   if (it == S().pinned.end()) emu::fatal("cudaFreeHost of %p, which cudaMallocHost did not return", p);
@@ -175,6 +213,7 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
 }
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
   if (!emu::check_range(p, bytes, true, "cudaMemset")) return cudaErrorInvalidValue;
+  if (!s && emu::refused_during_capture("cudaMemset on the legacy stream")) return cudaErrorStreamCaptureUnsupported;
   if (bytes) emu::enqueue(s, [=] { std::memset(p, value, bytes); });
   return cudaSuccess;
 }
@@ -188,6 +227,8 @@ cudaError_t cudaMemPoolCreate(cudaMemPool_t* pool, const cudaMemPoolProps*) {
 cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void*) { return cudaSuccess; }
 cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }  // freed pool memory is unmapped at once
 cudaError_t cudaMallocFromPoolAsync(void** p, size_t bytes, cudaMemPool_t, cudaStream_t) {
+  // (a GPU records an allocation node; the emulator does not model graph-owned memory)
+  if (emu::refused_during_capture("cudaMallocFromPoolAsync")) return cudaErrorStreamCaptureUnsupported;
   return cudaMalloc(p, bytes);  // poisoned, like every fresh emulated allocation
 }
 cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
@@ -212,6 +253,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (emu::refused_during_capture("cudaStreamSynchronize")) return cudaErrorStreamCaptureUnsupported;
   emu::drain(emu::resolve(s));
   return cudaSuccess;
 }
@@ -228,6 +270,8 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return emu::set_error(cudaErrorInvalidValue, "cudaEventRecord of a null event");
   CUstream_st* st = emu::resolve(s);
+  // (a GPU records an event node; the emulator does not model them)
+  if (st->capturing && emu::refused_during_capture("cudaEventRecord")) return cudaErrorStreamCaptureUnsupported;
   if (st == &S().legacy) emu::drain_blocking();
   e->stream = st;
   e->at = st->queued;
@@ -235,11 +279,65 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (!e) return emu::set_error(cudaErrorInvalidValue, "cudaEventSynchronize of a null event");
+  if (emu::refused_during_capture("cudaEventSynchronize")) return cudaErrorStreamCaptureUnsupported;
   if (e->stream)  // (a never-recorded event is complete)
     while (e->stream->done < e->at) emu::run_one(e->stream);
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
   *ms = 0;  // the emulator has no clock worth reporting
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  if (!s) return emu::set_error(cudaErrorStreamCaptureUnsupported, "capturing the legacy stream");
+  if (s->capturing) return emu::set_error(cudaErrorInvalidValue, "cudaStreamBeginCapture: already capturing");
+  s->capturing = true;
+  s->invalidated = false;
+  s->captured.clear();
+  ++S().capturing;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  *graph = nullptr;
+  if (!s || !s->capturing) return emu::set_error(cudaErrorInvalidValue, "cudaStreamEndCapture: not capturing");
+  s->capturing = false;
+  --S().capturing;
+  std::vector<QueuedOp> ops = std::move(s->captured);
+  s->captured.clear();
+  if (s->invalidated) return emu::set_error(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture");
+  *graph = new CUgraph_st{std::move(ops)};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  const CUstream_st* st = emu::resolve(s);
+  *status = !st->capturing ? cudaStreamCaptureStatusNone
+            : st->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return emu::set_error(cudaErrorInvalidValue, "cudaGraphInstantiate of a null graph");
+  *exec = new CUgraphExec_st{graph->ops};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  if (!exec) return emu::set_error(cudaErrorInvalidValue, "cudaGraphLaunch of a null graph");
+  if (emu::resolve(s)->capturing) return emu::set_error(cudaErrorStreamCaptureUnsupported, "graph launch into a capture");
+  int prev = 0;
+  cudaGetDevice(&prev);
+  for (const QueuedOp& op : exec->ops) {
+    cudaSetDevice(op.first);
+    emu::enqueue(s, op.second);
+  }
+  cudaSetDevice(prev);
+  ++S().graph_launches;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
   return cudaSuccess;
 }

@@ -271,3 +271,54 @@ TEST(emu_device_memory_is_finite) {
   REQUIRE(cudaMalloc(&b, 600 << 10) == cudaSuccess);
   REQUIRE(cudaFree(b) == cudaSuccess);
 }
+
+// A captured stream records its work; a launched graph runs it again with the
+// captured kernel arguments, reading copy sources when it runs.
+TEST(emu_graphs_replay_captured_work) {
+  const int n = 200;
+  DevBuf<float> a(n), b(n);
+  cudaStream_t st = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+  float* pinned = nullptr;
+  REQUIRE(cudaMallocHost(reinterpret_cast<void**>(&pinned), sizeof(float) * n) == cudaSuccess);
+  REQUIRE(cudaMemset(a.p, 0, sizeof(float) * n) == cudaSuccess);
+  const uint64_t launches = emu::launch_count();
+
+  REQUIRE(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  REQUIRE(cudaMemcpyAsync(b.p, pinned, sizeof(float) * n, cudaMemcpyHostToDevice, st) == cudaSuccess);
+  emu_selftest::fill(a.p, n, 2.f, st);
+  // Synchronising, allocating and pageable copies are refused during a capture ...
+  std::vector<float> pageable(n);
+  CHECK(cudaMemcpyAsync(b.p, pageable.data(), sizeof(float) * n, cudaMemcpyHostToDevice, st) ==
+        cudaErrorStreamCaptureUnsupported);
+  CHECK(cudaGetLastError() == cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t g = nullptr;
+  // ... and the refused call invalidated the capture.
+  CHECK(cudaStreamEndCapture(st, &g) == cudaErrorStreamCaptureInvalidated);
+  CHECK(g == nullptr);
+  cudaGetLastError();
+
+  REQUIRE(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  REQUIRE(cudaMemcpyAsync(b.p, pinned, sizeof(float) * n, cudaMemcpyHostToDevice, st) == cudaSuccess);
+  emu_selftest::fill(a.p, n, 2.f, st);
+  REQUIRE(cudaStreamEndCapture(st, &g) == cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  REQUIRE(cudaGraphInstantiate(&exec, g, 0) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+  CHECK(emu::launch_count() == launches);  // captured, not run
+  CHECK(a.host()[0] == 0.f);
+
+  for (float v : {5.f, 6.f}) {
+    for (int i = 0; i < n; ++i) pinned[i] = v + static_cast<float>(i);
+    const uint64_t graphs = emu::graph_launch_count();
+    REQUIRE(cudaGraphLaunch(exec, st) == cudaSuccess);
+    CHECK(emu::graph_launch_count() == graphs + 1);
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    CHECK(a.host()[n - 1] == 2.f);
+    CHECK(b.host()[n - 1] == v + static_cast<float>(n - 1));  // the pinned source as it is at launch
+  }
+  REQUIRE(cudaGraphExecDestroy(exec) == cudaSuccess);
+  REQUIRE(cudaGraphDestroy(g) == cudaSuccess);
+  REQUIRE(cudaFreeHost(pinned) == cudaSuccess);
+  REQUIRE(cudaStreamDestroy(st) == cudaSuccess);
+}
