@@ -168,6 +168,16 @@ class Backend {
   virtual Matrix upload_matrix(const TensorView& t) = 0;
   virtual Vector upload_vector(const std::vector<float>& host) = 0;
 
+  // ---- forward passes
+  // Every op of one forward pass comes between begin_pass and end_pass (results
+  // are read back after end_pass). A backend may hold the ops and run them at
+  // end_pass (CUDA: one upload of the pass's host data, then the kernels, as a
+  // CUDA graph when `repeating`: passes of this shape recur, as decode steps do).
+  // cancel_pass drops a pass whose building failed. The CPU runs ops at once.
+  virtual void begin_pass(bool repeating) {}
+  virtual void end_pass() {}
+  virtual void cancel_pass() {}
+
   // ---- row-wise ops
   virtual void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) = 0;
   virtual void rms_norm(const float* x, int64_t rows, int64_t dim, const Vector& w, float eps, float* out) = 0;

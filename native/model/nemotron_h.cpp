@@ -193,12 +193,39 @@ void NemotronH::mlp_mixer(const Layer& l, const float* x, int64_t rows, float* o
   be_.linear(up, rows, cfg_.intermediate_size, l.mlp.down, l.mlp.down_b, out, cfg_.hidden_size);
 }
 
+namespace {
+// Brackets a forward pass on the backend (Backend::begin_pass); a pass left by an
+// exception is dropped, not run.
+class PassScope {
+ public:
+  PassScope(Backend& be, bool repeating) : be_(be) { be_.begin_pass(repeating); }
+  PassScope(const PassScope&) = delete;
+  PassScope& operator=(const PassScope&) = delete;
+  ~PassScope() {
+    if (open_) be_.cancel_pass();
+  }
+  void end() {
+    open_ = false;
+    be_.end_pass();
+  }
+
+ private:
+  Backend& be_;
+  bool open_ = true;
+};
+}  // namespace
+
 float* NemotronH::forward(const std::vector<ForwardItem>& items, float* logits) {
   const int64_t H = cfg_.hidden_size, V = cfg_.vocab_size;
   int64_t rows = 0;
-  for (const ForwardItem& it : items) rows += it.n;
+  bool decode_step = true;  // one token per sequence: the shape that recurs step after step
+  for (const ForwardItem& it : items) {
+    rows += it.n;
+    decode_step = decode_step && it.n == 1;
+  }
   if (rows == 0) return nullptr;
   ensure_scratch(rows);
+  PassScope pass(be_, decode_step);
 
   std::vector<int32_t> ids;
   ids.reserve(static_cast<size_t>(rows));
@@ -242,8 +269,9 @@ float* NemotronH::forward(const std::vector<ForwardItem>& items, float* logits) 
   if (out_rows > 0) {
     be_.rms_norm(h, out_rows, H, norm_f_, static_cast<float>(cfg_.norm_eps), x);
     be_.linear(x, out_rows, H, lm_head_, Vector{}, logits_->data(), V);
-    if (logits) be_.to_host(logits_->data(), static_cast<size_t>(out_rows * V), logits);
   }
+  pass.end();
+  if (out_rows > 0 && logits) be_.to_host(logits_->data(), static_cast<size_t>(out_rows * V), logits);
 
   for (const ForwardItem& it : items) it.seq->advance(it.n);
   return out_rows > 0 ? logits_->data() : nullptr;

@@ -416,84 +416,124 @@ struct Shape {
   }
 };
 
+// How a call splits its keys: ~2 waves of 2 blocks per SM when the unsplit grid
+// would leave SMs idle, chunks of whole key tiles, at most kMaxSplits. Shared by
+// the launch and by attention_workspace_bytes, so a caller's workspace fits.
+struct AttnPlan {
+  bool small = false;
+  int64_t tiles = 0, nsplits = 1, chunk = INT64_MAX / 4;
+  int64_t workspace_floats = 0;  // partial results of the splits (0 unsplit)
+};
+
+template <typename S>
+AttnPlan plan_attention(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys, const DeviceInfo& di) {
+  AttnPlan pl;
+  const int G = static_cast<int>(a.q_heads / a.kv_heads);
+  const int64_t max_rows = max_n * G;
+  pl.small = max_rows <= S::bm_small;
+  const int bm = pl.small ? S::bm_small : S::bm_large;
+  pl.tiles = (max_rows + bm - 1) / bm;
+  const int64_t base_blocks = pl.tiles * nspans * a.kv_heads;
+  const int64_t key_tiles = (max_keys + S::bn - 1) / S::bn;
+  const int64_t target = 4LL * di.sms;
+  // (combine_kernel puts tokens on grid.y, so a split call needs max_n <= 65535;
+  // a call with that many tokens fills the GPU without splitting anyway.)
+  if (base_blocks < target && key_tiles >= 4 && max_n <= 65535) {
+    pl.nsplits = std::min<int64_t>({(target + base_blocks - 1) / base_blocks, key_tiles / 2, kMaxSplits});
+    pl.nsplits = std::max<int64_t>(pl.nsplits, 1);
+  }
+  if (pl.nsplits > 1) {
+    pl.chunk = ((key_tiles + pl.nsplits - 1) / pl.nsplits) * S::bn;
+    pl.nsplits = (max_keys + pl.chunk - 1) / pl.chunk;
+  }
+  if (pl.nsplits > 1) pl.workspace_floats = pl.nsplits * nspans * max_n * a.q_heads * (a.head_dim + 2);
+  return pl;
+}
+
 // Shared memory per block (fp32): HDP 128: 98 KB (64-row) / 75 KB (16-row);
 // HDP 256 uses 32-key tiles to stay at 97 KB (fits A100's 163 KB too).
 template <typename S>
 void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
-                   int dev, const DeviceInfo& di, cudaStream_t stream) {
-  const int G = static_cast<int>(a.q_heads / a.kv_heads);
-  const int64_t max_rows = max_n * G;
-  const bool small = max_rows <= S::bm_small;
-  const int bm = small ? S::bm_small : S::bm_large;
-  const int64_t tiles = (max_rows + bm - 1) / bm;
-  const int64_t base_blocks = tiles * nspans * a.kv_heads;
-
-  // Split the keys when the unsplit grid would leave SMs idle: aim for ~2 waves of
-  // 2 blocks per SM, chunks of whole key tiles, at most kMaxSplits.
-  const int64_t key_tiles = (max_keys + S::bn - 1) / S::bn;
-  const int64_t target = 4LL * di.sms;
-  int64_t nsplits = 1;
-  // (combine_kernel puts tokens on grid.y, so a split call needs max_n <= 65535;
-  // a call with that many tokens fills the GPU without splitting anyway.)
-  if (base_blocks < target && key_tiles >= 4 && max_n <= 65535) {
-    nsplits = std::min<int64_t>({(target + base_blocks - 1) / base_blocks, key_tiles / 2, kMaxSplits});
-    nsplits = std::max<int64_t>(nsplits, 1);
-  }
-  int64_t chunk = INT64_MAX / 4;
-  if (nsplits > 1) {
-    chunk = ((key_tiles + nsplits - 1) / nsplits) * S::bn;
-    nsplits = (max_keys + chunk - 1) / chunk;
-  }
-
+                   int dev, const DeviceInfo& di, float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  const AttnPlan pl = plan_attention<S>(a, nspans, max_n, max_keys, di);
   AttnParams p;
   p.q = a.q;
   p.out = a.out;
   p.spans = spans;
   p.nspans = nspans;
   p.kv_heads = static_cast<int>(a.kv_heads);
-  p.group = G;
+  p.group = static_cast<int>(a.q_heads / a.kv_heads);
   p.head_dim = static_cast<int>(a.head_dim);
   p.qw = a.q_heads * a.head_dim;
   p.kvw = a.kv_heads * a.head_dim;
   p.scale_log2 = a.scale * kLog2e;
-  p.chunk = chunk;
+  p.chunk = pl.chunk;
   p.max_n = static_cast<int>(max_n);
   p.q_heads = static_cast<int>(a.q_heads);
   p.ws_acc = nullptr;
   p.ws_ml = nullptr;
   p.vec = a.head_dim % 4 == 0 && (reinterpret_cast<uintptr_t>(a.q) & 15) == 0;
 
-  if (tiles > 0x7fffffffLL || static_cast<int64_t>(nspans) * a.kv_heads > 65535)
+  if (pl.tiles > 0x7fffffffLL || static_cast<int64_t>(nspans) * a.kv_heads > 65535)
     fail(ErrorCode::Internal, "CUDA attention: too many rows or spans for one launch");
-  dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(nspans * a.kv_heads), static_cast<unsigned>(nsplits));
+  dim3 grid(static_cast<unsigned>(pl.tiles), static_cast<unsigned>(nspans * a.kv_heads),
+            static_cast<unsigned>(pl.nsplits));
 
-  if (nsplits == 1) {
-    S::launch(small, p, grid, dev, stream);
+  if (pl.nsplits == 1) {
+    S::launch(pl.small, p, grid, dev, stream);
     return;
   }
-  const int64_t rows_ws = static_cast<int64_t>(nsplits) * nspans * max_n * a.q_heads;
-  const size_t bytes = sizeof(float) * static_cast<size_t>(rows_ws) * (a.head_dim + 2);
-  void* ws = nullptr;
-  cuda::check(cudaMallocFromPoolAsync(&ws, bytes, workspace_pool(dev), stream), "attention workspace");
+  const int64_t rows_ws = pl.nsplits * nspans * max_n * a.q_heads;
+  const size_t bytes = sizeof(float) * static_cast<size_t>(pl.workspace_floats);
+  // The caller's workspace when it gave one (CUDA graphs: no allocation inside a capture), else the pool's.
+  void* ws = workspace;
+  if (ws && workspace_bytes < bytes) fail(ErrorCode::Internal, "CUDA attention: the workspace given is too small");
+  if (!ws) cuda::check(cudaMallocFromPoolAsync(&ws, bytes, workspace_pool(dev), stream), "attention workspace");
   p.ws_acc = static_cast<float*>(ws);
   p.ws_ml = p.ws_acc + rows_ws * a.head_dim;
-  S::launch(small, p, grid, dev, stream);
+  S::launch(pl.small, p, grid, dev, stream);
   combine_kernel<<<dim3(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)),
                    128, 0, stream>>>(p.ws_acc, p.ws_ml, spans, nspans, static_cast<int>(max_n),
                                      static_cast<int>(a.q_heads), static_cast<int>(a.head_dim), p.qw,
-                                     static_cast<int>(nsplits), a.out);
+                                     static_cast<int>(pl.nsplits), a.out);
   cuda::check(cudaGetLastError(), "attention combine launch");
-  cuda::check(cudaFreeAsync(ws, stream), "attention: free workspace");
+  if (!workspace) cuda::check(cudaFreeAsync(ws, stream), "attention: free workspace");
+}
+
+// Calls f.template operator()<Shape>() with the tile shape for a.head_dim:
+// specialised shapes for head_dim 64 and 128 (the 9B); other head dims run on
+// the next padded shape (zero padding, same code).
+template <typename F>
+auto with_shape(const AttentionArgs& a, F&& f) {
+  if (a.head_dim <= 32) return f(Shape<32, 16, 64, 64>{});
+  if (a.head_dim <= 64) return f(Shape<64, 16, 64, 64>{});
+  if (a.head_dim <= 128) return f(Shape<128, 16, 64, 64>{});
+  return f(Shape<256, 16, 32, 32>{});
+}
+
+void check_shape(const AttentionArgs& a, int nspans, int64_t max_n) {
+  if (a.kv_heads <= 0 || a.q_heads % a.kv_heads != 0 || a.head_dim <= 0 || a.head_dim > 256)
+    fail(ErrorCode::Internal, "CUDA attention: unsupported head shape (q_heads % kv_heads, head_dim <= 256)");
+  if (nspans > 65535 || max_n > 0x7fffffffLL) fail(ErrorCode::Internal, "CUDA attention: too many spans or tokens");
 }
 
 }  // namespace
 
+size_t attention_workspace_bytes(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys) {
+  if (nspans <= 0 || max_n <= 0) return 0;
+  check_shape(a, nspans, max_n);
+  int dev = 0;
+  cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
+  const DeviceInfo di = device_info(dev);
+  return with_shape(a, [&](auto shape) {
+    return sizeof(float) * static_cast<size_t>(plan_attention<decltype(shape)>(a, nspans, max_n, max_keys, di).workspace_floats);
+  });
+}
+
 void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
-               cudaStream_t stream) {
+               cudaStream_t stream, float* workspace, size_t workspace_bytes) {
   if (nspans <= 0 || max_n <= 0) return;
-  if (a.kv_heads <= 0 || a.q_heads % a.kv_heads != 0 || a.head_dim <= 0 || a.head_dim > 256)
-    fail(ErrorCode::Internal, "CUDA attention: unsupported head shape (q_heads % kv_heads, head_dim <= 256)");
-  if (nspans > 65535 || max_n > 0x7fffffffLL) fail(ErrorCode::Internal, "CUDA attention: too many spans or tokens");
+  check_shape(a, nspans, max_n);
   const int64_t kvw = a.kv_heads * a.head_dim;
   const bool vec_src = kvw % 4 == 0 && ((reinterpret_cast<uintptr_t>(a.k) | reinterpret_cast<uintptr_t>(a.v)) & 15) == 0;
   append_kv_kernel<<<dim3(static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)), 128, 0, stream>>>(
@@ -503,16 +543,9 @@ void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t
   int dev = 0;
   cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
   const DeviceInfo di = device_info(dev);
-  // Specialised tile shapes for head_dim 64 and 128 (the 9B); other head dims run
-  // on the next padded shape (zero padding, same code).
-  if (a.head_dim <= 32)
-    run_attention<Shape<32, 16, 64, 64>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
-  else if (a.head_dim <= 64)
-    run_attention<Shape<64, 16, 64, 64>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
-  else if (a.head_dim <= 128)
-    run_attention<Shape<128, 16, 64, 64>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
-  else
-    run_attention<Shape<256, 16, 32, 32>>(a, spans, nspans, max_n, max_keys, dev, di, stream);
+  with_shape(a, [&](auto shape) {
+    run_attention<decltype(shape)>(a, spans, nspans, max_n, max_keys, dev, di, workspace, workspace_bytes, stream);
+  });
 }
 
 // ---------------------------------------------------------------- benchmark hook

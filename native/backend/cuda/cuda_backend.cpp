@@ -1,6 +1,7 @@
 // CudaBackend: device memory, weights uploaded once, every op launched on one
-// stream. Host-side span lists are flattened into DevSpans and copied to the
-// device per call (a few dozen bytes per sequence).
+// stream. The ops of a forward pass are recorded and run together at its end
+// (pass_recorder.h): one upload of the pass's ids and span lists, then the
+// kernels, as a CUDA graph for repeating decode steps.
 #include "backend/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
@@ -12,18 +13,10 @@
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/pass_recorder.h"
 #include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
 #include "model/safetensors.h"
-
-// Pinned staging slots for span lists, used round robin. A forward pass of the 9B
-// uploads ~58 lists (2 per Mamba layer, 1 per attention layer), and a slot's
-// event makes its reuse wait for the kernel that reads it. The emulator build
-// sets 3, so slots come round within one pass and that wait is what keeps the
-// results right (native/tests/cuda_emu/mutants.py removes it).
-#ifndef NEMOTRON_CUDA_SPAN_SLOTS
-#define NEMOTRON_CUDA_SPAN_SLOTS 64
-#endif
 
 namespace nemotron {
 namespace {
@@ -197,15 +190,12 @@ class CudaBackend final : public Backend {
       fail(ErrorCode::DeviceUnavailable, std::string("CUDA device ") + std::to_string(device) +
                                              " cannot be used: " + cudaGetErrorString(err));
     }
+    pass_ = std::make_unique<cuda::PassRecorder>(stream_);
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
-    for (SpanSlot& s : span_ring_) {
-      if (s.host) cudaFreeHost(s.host);
-      if (s.device) cudaFree(s.device);
-      if (s.done) cudaEventDestroy(s.done);
-    }
-    for (Scratch* sc : {&heads_, &masks_})
+    pass_.reset();
+    for (Scratch* sc : {&heads_, &masks_, &attention_ws_})
       if (sc->ptr) cudaFree(sc->ptr);
     blocks_.clear();
     cudaStreamDestroy(stream_);
@@ -223,21 +213,36 @@ class CudaBackend final : public Backend {
   }
   void zero(float* dst, size_t count) override {
     bind();
-    cuda::check(cudaMemsetAsync(dst, 0, count * sizeof(float), stream_), "cudaMemsetAsync");
+    op(pass_->sig() << Op::Zero << dst << count,
+       [=] { cuda::check(cudaMemsetAsync(dst, 0, count * sizeof(float), stream_), "cudaMemsetAsync"); });
   }
   void copy(float* dst, const float* src, size_t count) override {
     bind();
-    cuda::check(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "copy");
+    op(pass_->sig() << Op::Copy << dst << src << count, [=] {
+      cuda::check(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "copy");
+    });
   }
   void to_host(const float* src, size_t count, float* host_dst) override {
     bind();
+    outside_pass("to_host");
     cuda::check(cudaMemcpyAsync(host_dst, src, count * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host");
     cuda::check(cudaStreamSynchronize(stream_), "forward pass");
   }
   void from_host(const float* host_src, size_t count, float* dst) override {
     bind();
+    outside_pass("from_host");
     upload(dst, host_src, count * sizeof(float), "from_host");
   }
+
+  void begin_pass(bool repeating) override {
+    bind();
+    pass_->begin(repeating);
+  }
+  void end_pass() override {
+    bind();
+    pass_->end();
+  }
+  void cancel_pass() override { pass_->cancel(); }
 
   MemoryInfo memory() const override {
     cuda::check(cudaSetDevice(device_), "cudaSetDevice");
@@ -267,40 +272,68 @@ class CudaBackend final : public Backend {
   void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) override {
     bind();
     if (n <= 0) return;
-    // host_ids is the caller's pageable vector, which may be gone before the copy
-    // runs (a forward that wants no logits returns without synchronising).
-    const void* ids = ids_.put(host_ids, static_cast<size_t>(n) * sizeof(int32_t), stream_, "ids upload");
-    cuda::embed(table, static_cast<const int32_t*>(ids), n, out, stream_);
+    ImplicitPass implicit(*this);
+    // staged with the pass (the caller's ids may be gone when the pass runs)
+    const auto* ids = static_cast<const int32_t*>(pass_->stage(host_ids, static_cast<size_t>(n) * sizeof(int32_t)));
+    op(pass_->sig() << Op::Embed << table << ids << n << out, [=] { cuda::embed(table, ids, n, out, stream_); });
+    implicit.end();
   }
   void rms_norm(const float* x, int64_t rows, int64_t dim, const Vector& w, float eps, float* out) override {
-    cuda::rms_norm(x, rows, dim, w.data, eps, out, stream_);
+    op(pass_->sig() << Op::RmsNorm << x << rows << dim << w << eps << out,
+       [=] { cuda::rms_norm(x, rows, dim, w.data, eps, out, stream_); });
   }
   void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const Vector& bias, float* out,
               int64_t ldo) override {
-    cuda::linear(x, rows, ldx, w, bias.data, out, ldo, stream_);
+    op(pass_->sig() << Op::Linear << x << rows << ldx << w << bias << out << ldo,
+       [=] { cuda::linear(x, rows, ldx, w, bias.data, out, ldo, stream_); });
   }
-  void relu_squared(float* x, int64_t n) override { cuda::relu_squared(x, n, stream_); }
-  void add(float* h, const float* y, int64_t n) override { cuda::add(h, y, n, stream_); }
-  void gated_rms_norm(const GatedNormArgs& a, int64_t rows) override { cuda::gated_rms_norm(a, rows, stream_); }
+  void relu_squared(float* x, int64_t n) override {
+    op(pass_->sig() << Op::ReluSquared << x << n, [=] { cuda::relu_squared(x, n, stream_); });
+  }
+  void add(float* h, const float* y, int64_t n) override {
+    op(pass_->sig() << Op::Add << h << y << n, [=] { cuda::add(h, y, n, stream_); });
+  }
+  void gated_rms_norm(const GatedNormArgs& a, int64_t rows) override {
+    op(pass_->sig() << Op::GatedRmsNorm << a << rows, [=] { cuda::gated_rms_norm(a, rows, stream_); });
+  }
 
   void conv1d_silu(const ConvArgs& a, const std::vector<SeqSpan>& spans) override {
-    SpanUpload u = upload_spans(spans);
-    SlotRelease guard(*this, u);
-    cuda::conv1d_silu(a, u.spans, static_cast<int>(spans.size()), u.max_n, stream_);
+    ImplicitPass implicit(*this);
+    const StagedSpans st = stage_spans(spans);
+    op(pass_->sig() << Op::Conv << a << st.spans << st.count << st.max_n,
+       [=] { cuda::conv1d_silu(a, st.spans, st.count, st.max_n, stream_); });
+    implicit.end();
   }
   void ssm_scan(const ScanArgs& a, const std::vector<SeqSpan>& spans) override {
-    SpanUpload u = upload_spans(spans);
-    SlotRelease guard(*this, u);
-    cuda::ssm_scan(a, u.spans, static_cast<int>(spans.size()), u.max_n, stream_);
+    ImplicitPass implicit(*this);
+    const StagedSpans st = stage_spans(spans);
+    op(pass_->sig() << Op::Scan << a << st.spans << st.count << st.max_n,
+       [=] { cuda::ssm_scan(a, st.spans, st.count, st.max_n, stream_); });
+    implicit.end();
   }
   void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) override {
-    SpanUpload u = upload_spans(spans);
-    SlotRelease guard(*this, u);
-    cuda::attention(a, u.spans, static_cast<int>(spans.size()), u.max_n, u.max_keys, stream_);
+    ImplicitPass implicit(*this);
+    const StagedSpans st = stage_spans(spans);
+    // The split-KV partials go to a workspace owned here (no allocation inside a graph capture);
+    // grown between passes' uses, the old one kept until the pass that recorded it has run.
+    const size_t ws_bytes = cuda::attention_workspace_bytes(a, st.count, st.max_n, st.max_keys);
+    if (ws_bytes > attention_ws_.bytes) {
+      if (attention_ws_.ptr) pass_->retire(attention_ws_.ptr);
+      attention_ws_.ptr = nullptr;
+      attention_ws_.bytes = 0;
+      attention_ws_.ptr = device_alloc(ws_bytes, "the attention workspace");
+      attention_ws_.bytes = ws_bytes;
+    }
+    float* ws = static_cast<float*>(attention_ws_.ptr);
+    const size_t ws_cap = attention_ws_.bytes;
+    op(pass_->sig() << Op::Attention << a << st.spans << st.count << st.max_n << st.max_keys << ws << ws_cap,
+       [=] { cuda::attention(a, st.spans, st.count, st.max_n, st.max_keys, stream_, ws, ws_cap); });
+    implicit.end();
   }
 
   void edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) override {
     if (edits.empty()) return;
+    outside_pass("edit_logits");
     for (const LogitEdit& e : edits)
       if (e.token < 0 || e.token >= vocab || e.row < 0)
         fail(ErrorCode::Internal, "edit_logits: token " + std::to_string(e.token) + " outside the vocabulary");
@@ -315,6 +348,7 @@ class CudaBackend final : public Backend {
     out.clear();
     out.resize(queries.size());
     if (queries.empty()) return;
+    outside_pass("candidates");
     const size_t nq = queries.size();
     const int64_t words = cuda::candidate_mask_words(vocab);
     std::vector<cuda::DevCandidateQuery> dq(nq);
@@ -409,41 +443,58 @@ class CudaBackend final : public Backend {
     return s.ptr;
   }
 
-  // Span lists travel through a ring of pinned staging slots so the copy is truly
-  // asynchronous. Each slot is guarded by an event recorded after the kernel that
-  // reads it; a slot is reused only once that event has completed.
-  struct SpanSlot {
-    cuda::DevSpan* host = nullptr;  // pinned
-    void* device = nullptr;
-    size_t capacity = 0;            // in spans
-    cudaEvent_t done = nullptr;
-    bool pending = false;
-  };
-  struct SpanUpload {
-    const cuda::DevSpan* spans;
-    int64_t max_n, max_keys;
-    SpanSlot* slot;
+  // What an op's launch depends on, first in its signature.
+  enum class Op : uint8_t { Zero, Copy, Embed, RmsNorm, Linear, ReluSquared, Add, GatedRmsNorm, Conv, Scan, Attention };
+
+  // Records the op into the running pass, or launches it now outside one.
+  template <class F>
+  void op(cuda::Signature&, F&& launch) {
+    if (pass_->active())
+      pass_->add(std::forward<F>(launch));
+    else {
+      pass_->sig().clear();  // (the signature of an op launched at once is not kept)
+      launch();
+    }
+  }
+
+  void outside_pass(const char* what) {
+    if (pass_->active()) fail(ErrorCode::Internal, std::string("CUDA: ") + what + " inside a forward pass");
+  }
+
+  // An op with staged host data called outside a pass runs as a pass of its own.
+  class ImplicitPass {
+   public:
+    explicit ImplicitPass(CudaBackend& b) : b_(b), own_(!b.pass_->active()) {
+      if (own_) b_.begin_pass(false);
+    }
+    ImplicitPass(const ImplicitPass&) = delete;
+    ImplicitPass& operator=(const ImplicitPass&) = delete;
+    ~ImplicitPass() {
+      if (own_) b_.cancel_pass();
+    }
+    void end() {
+      if (!own_) return;
+      own_ = false;
+      b_.end_pass();
+    }
+
+   private:
+    CudaBackend& b_;
+    bool own_;
   };
 
-  SpanUpload upload_spans(const std::vector<SeqSpan>& spans) {
-    SpanSlot& slot = span_ring_[span_next_++ % span_ring_.size()];
-    if (slot.pending) cuda::check(cudaEventSynchronize(slot.done), "span slot");
-    slot.pending = false;
-    if (spans.size() > slot.capacity) {
-      // Grown in an order that leaves the slot empty, never half-freed, if an allocation throws.
-      if (slot.host) cudaFreeHost(slot.host);
-      if (slot.device) cudaFree(slot.device);
-      slot.host = nullptr;
-      slot.device = nullptr;
-      slot.capacity = 0;
-      const size_t capacity = std::max<size_t>(spans.size(), 16);
-      if (!slot.done) cuda::check(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming), "cudaEventCreate");
-      cuda::check(cudaMallocHost(reinterpret_cast<void**>(&slot.host), capacity * sizeof(cuda::DevSpan)),
-                  "cudaMallocHost");
-      slot.device = device_alloc(capacity * sizeof(cuda::DevSpan), "span list");
-      slot.capacity = capacity;
-    }
-    SpanUpload u{static_cast<const cuda::DevSpan*>(slot.device), 0, 0, &slot};
+  // A span list staged with the pass. max_keys is rounded up to a multiple of
+  // kKeyBucket (it only sets attention's split plan), so a decode step's launch
+  // arguments, and with them its graph, stay the same for that many steps.
+  static constexpr int64_t kKeyBucket = 256;
+  struct StagedSpans {
+    const cuda::DevSpan* spans;
+    int count;
+    int64_t max_n, max_keys;
+  };
+  StagedSpans stage_spans(const std::vector<SeqSpan>& spans) {
+    staging_.resize(spans.size());
+    StagedSpans st{nullptr, static_cast<int>(spans.size()), 0, 0};
     for (size_t i = 0; i < spans.size(); ++i) {
       const SeqSpan& sp = spans[i];
       cuda::DevSpan d{};
@@ -459,40 +510,25 @@ class CudaBackend final : public Backend {
         d.v = sp.kv->v;
         d.kv_capacity = sp.kv->capacity;
       }
-      u.max_n = std::max(u.max_n, sp.n);
-      u.max_keys = std::max(u.max_keys, sp.past + sp.n);
-      slot.host[i] = d;
+      st.max_n = std::max(st.max_n, sp.n);
+      st.max_keys = std::max(st.max_keys, sp.past + sp.n);
+      staging_[i] = d;
     }
-    cuda::check(cudaMemcpyAsync(slot.device, slot.host, spans.size() * sizeof(cuda::DevSpan), cudaMemcpyHostToDevice,
-                                stream_),
-                "span upload");
-    return u;
+    st.max_keys = (st.max_keys + kKeyBucket - 1) / kKeyBucket * kKeyBucket;
+    if (!spans.empty())
+      st.spans = static_cast<const cuda::DevSpan*>(pass_->stage(staging_.data(), spans.size() * sizeof(cuda::DevSpan)));
+    return st;
   }
-
-  // Records, after the launch that reads a slot (or after the launch failed to be queued), the event that
-  // guards the slot's reuse: the span copy itself is already queued either way.
-  class SlotRelease {
-   public:
-    SlotRelease(CudaBackend& b, const SpanUpload& u) : b_(b), slot_(u.slot) {}
-    SlotRelease(const SlotRelease&) = delete;
-    SlotRelease& operator=(const SlotRelease&) = delete;
-    ~SlotRelease() {
-      if (slot_->done && cudaEventRecord(slot_->done, b_.stream_) == cudaSuccess) slot_->pending = true;
-    }
-
-   private:
-    CudaBackend& b_;
-    SpanSlot* slot_;
-  };
 
   int device_;
   cudaStream_t stream_ = nullptr;
   std::deque<DeviceBlock> blocks_;
-  StagedUpload ids_, edits_, queries_;
+  StagedUpload edits_, queries_;
   Scratch heads_, masks_;  // candidate search results on the device
+  Scratch attention_ws_;   // split-KV partials
   PinnedArea heads_host_, masks_host_, values_host_;
-  std::vector<SpanSlot> span_ring_ = std::vector<SpanSlot>(NEMOTRON_CUDA_SPAN_SLOTS);
-  size_t span_next_ = 0;
+  std::unique_ptr<cuda::PassRecorder> pass_;
+  std::vector<cuda::DevSpan> staging_;  // host copy of one span list being staged
 };
 
 }  // namespace

@@ -39,8 +39,13 @@ void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const fl
 // ---- ops with per-sequence state; `spans` points to `nspans` DevSpans in device memory
 void conv1d_silu(const ConvArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);
 void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);
+// max_keys (>= every span's past + n; a larger value only changes how the keys
+// are split) sets the split-KV plan. The splits' partial results go to
+// `workspace` when given (at least attention_workspace_bytes), else to memory
+// taken from the stream-ordered pool for the call.
 void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
-               cudaStream_t stream);
+               cudaStream_t stream, float* workspace = nullptr, size_t workspace_bytes = 0);
+size_t attention_workspace_bytes(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys);
 
 // ---- sampling (sampling.cu; CPU twin: native/backend/cpu/sampling.cpp)
 // Applies n edits (device memory; at most one per (row, token)).
