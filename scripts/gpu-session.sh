@@ -49,6 +49,11 @@ echo "== native tests (CUDA kernels vs CPU twins, fixtures on the GPU)"
 # Bounded so that a hang cannot take the benches' time (and the whole call) with it.
 t=$((450 - SECONDS)); [ $t -lt 60 ] && t=60
 timeout "$t" ./build-gpu/nemotron_native_tests 2>&1 | tee "$OUT/native-tests.log" | grep -E "FAIL|native:|  (tiny|skipped)" 
+# The fixtures again with decode steps launched kernel by kernel: if only the run
+# above fails, the CUDA graph path (pass_recorder.h) is what to look at.
+echo "-- cuda_fixture with NEMOTRON_CUDA_GRAPHS=0" >> "$OUT/native-tests.log"
+NEMOTRON_CUDA_GRAPHS=0 timeout 60 ./build-gpu/nemotron_native_tests cuda_fixture 2>&1 | tee -a "$OUT/native-tests.log" |
+  grep -E "FAIL|native:" | sed 's/^/(graphs off) /'
 
 # Seconds left of the session budget (SECONDS counts from the script's start).
 BUDGET=570

@@ -6,12 +6,19 @@
  * model are meaningless token ids. Tensors are generated and written one at a
  * time, so even the full 9B shape (17.8 GB) needs little memory.
  *
- * Usage: node scripts/random-model.js OUT_DIR [--preset demo|bench-mid|nano-9b-v2] [--seed N]
+ * Usage: node scripts/random-model.js OUT_DIR [--preset tiny|demo|bench-mid|nano-9b-v2] [--seed N]
  */
 const fs = require('node:fs');
 const path = require('node:path');
 
 const PRESETS = {
+  // The reference fixtures' shape (32-token scan chunks): smoke runs in seconds.
+  tiny: {
+    hidden_size: 64, hybrid_override_pattern: 'M-M*-MM-', vocab_size: 512,
+    mamba_num_heads: 8, mamba_head_dim: 16, n_groups: 2, ssm_state_size: 16, conv_kernel: 4, chunk_size: 32,
+    num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 128,
+    max_position_embeddings: 4096,
+  },
   // The real architecture, scaled down: a quick demo on any CPU.
   demo: {
     hidden_size: 1024, hybrid_override_pattern: 'M-M*-MM-', vocab_size: 32768,

@@ -45,9 +45,51 @@ if (!fs.existsSync(path.join(buildDir, 'CMakeCache.txt'))) {
   // environment would override the cache entry, so it is set there).
   run('cmake', ['-S', '.', '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DNEMOTRON_CUDA=OFF'], { NEMOTRON_CUDA: 'OFF' });
 }
-run('cmake', ['--build', buildDir, '--target', 'nemotron_cuda_emu_tests', '-j', jobs]);
+run('cmake', ['--build', buildDir, '--target', 'nemotron_cuda_emu_tests', 'nemotron_bench_e2e_emu', '-j', jobs]);
 const built = Date.now();
 const bin = path.join(buildDir, 'nemotron_cuda_emu_tests');
+
+// nemotron_bench_e2e's CUDA path on the emulated GPU at the tiny preset: every
+// phase must run and report finite logits (its speeds mean nothing here). A smoke
+// run, so a lent GPU's time is not lost to a benchmark that cannot run.
+function benchSmoke() {
+  const started = Date.now();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nemotron-emu-bench-'));
+  const json = path.join(work, 'bench.json');
+  const args = ['--device', 'cuda', '--preset', 'tiny', '--dir', path.join(work, 'model'), '--prefill', '40,70',
+    '--decode-context', '40', '--streams', '1,3', '--decode-steps', '4', '--warmup-steps', '2', '--stream-prompt', '5',
+    '--json', json];
+  try {
+    const r = spawnSync(path.join(buildDir, 'nemotron_bench_e2e_emu'), args, { cwd: root, encoding: 'utf8', timeout: 600_000 });
+    const problems = [];
+    if (r.status !== 0) problems.push(`exited ${r.status === null ? r.signal : r.status}`);
+    let report = null;
+    try {
+      report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    } catch (e) {
+      problems.push(`no JSON report (${e.message})`);
+    }
+    if (report) {
+      const phases = [...(report.prefill || []), ...(report.decode || []), ...(report.streams || [])];
+      if (report.device !== 'cuda') problems.push(`device ${report.device}`);
+      if (phases.length !== 5) problems.push(`${phases.length} phase results, expected 5`);
+      for (const p of phases) {
+        if (p.status) problems.push(`a phase ${p.status}: ${JSON.stringify(p)}`);
+        if (p.logits_finite === false) problems.push(`non-finite logits: ${JSON.stringify(p)}`);
+      }
+    }
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    if (problems.length) {
+      console.log(`---- cuda-emu, nemotron_bench_e2e --device cuda (tiny): FAILED in ${secs} s: ${problems.join('; ')}`);
+      process.stdout.write(`${r.stdout || ''}${r.stderr || ''}`);
+      return false;
+    }
+    console.log(`---- cuda-emu, nemotron_bench_e2e --device cuda (tiny): every phase ran in ${secs} s`);
+    return true;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
 
 // One run per schedule, at most one per core; each run's output is printed
 // whole when it ends (in schedule order), condensed when it passed.
@@ -87,10 +129,12 @@ function runSchedule(sched) {
     process.stdout.write(shown.join('\n').replace(/\n*$/, '\n'));
     if (r.signal) console.log(`(ended by ${r.signal})`);
   }
+  // (with a name filter, only the tests asked for)
+  const benchOk = rest.length > 0 || benchSmoke();
   const secs = (Date.now() - t0) / 1000, build = (built - t0) / 1000;
   console.log(
     `cuda-emu: ${schedules.length - failed} of ${schedules.length} schedules passed ` +
       `(${schedules.join(', ')}; build ${build.toFixed(0)} s, total ${secs.toFixed(0)} s)`,
   );
-  process.exit(failed ? 1 : 0);
+  process.exit(failed || !benchOk ? 1 : 0);
 })();

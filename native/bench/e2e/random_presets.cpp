@@ -8,8 +8,11 @@ namespace bench {
 namespace {
 
 // random-model.js PRESETS. bench-mid is the demo shape under the name the
-// benchmarks use; nano-9b-v2 is NVIDIA-Nemotron-Nano-9B-v2's shape (spec §1.1).
+// benchmarks use; nano-9b-v2 is NVIDIA-Nemotron-Nano-9B-v2's shape (spec §1.1);
+// tiny is the reference fixtures' shape (with 32-token scan chunks), for smoke
+// runs such as the benchmark's CUDA path on the emulator.
 const RandomPreset kPresets[] = {
+    {"tiny", 64, "M-M*-MM-", 512, 8, 16, 2, 16, 4, 32, 4, 2, 16, 128, 4096},
     {"demo", 1024, "M-M*-MM-", 32768, 32, 64, 8, 128, 4, 128, 16, 4, 64, 4096, 8192},
     {"bench-mid", 1024, "M-M*-MM-", 32768, 32, 64, 8, 128, 4, 128, 16, 4, 64, 4096, 8192},
     {"nano-9b-v2", 4480, "M-M-M-MM-M-M-M*-M-M-M*-M-M-M-M*-M-M-M-M*-M-MM-M-M-M-M-M-", 131072, 128, 80, 8, 128, 4,

@@ -21,7 +21,7 @@ struct RandomPreset {
 };
 
 const RandomPreset* find_random_preset(const std::string& name);  // null when unknown
-std::string random_preset_names();                                 // "demo|bench-mid|nano-9b-v2"
+std::string random_preset_names();                                 // "tiny|demo|bench-mid|nano-9b-v2"
 
 // How a tensor's values are drawn (random-model.js `sample`).
 enum class InitKind { Const, Uniform, ALog, DtBias };

@@ -18,6 +18,7 @@
 //     queue; synchronising or allocating calls during a capture fail with
 //     cudaErrorStreamCaptureUnsupported and invalidate it (as on a GPU in the
 //     thread-local mode); a launched graph queues its recorded work again.
+#include <chrono>
 #include <deque>
 #include <map>
 #include <vector>
@@ -42,6 +43,9 @@ struct CUgraphExec_st {
 struct CUevent_st {
   CUstream_st* stream = nullptr;
   uint64_t at = 0;  // complete once stream->done reaches it
+  // Host time when the stream reached the record (a cell of its own: the event may be
+  // destroyed before its record runs).
+  std::shared_ptr<std::chrono::steady_clock::time_point> stamp;
 };
 
 namespace emu {
@@ -272,9 +276,11 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   CUstream_st* st = emu::resolve(s);
   // (a GPU records an event node; the emulator does not model them)
   if (st->capturing && emu::refused_during_capture("cudaEventRecord")) return cudaErrorStreamCaptureUnsupported;
-  if (st == &S().legacy) emu::drain_blocking();
+  auto stamp = std::make_shared<std::chrono::steady_clock::time_point>();
+  emu::enqueue(s, [stamp] { *stamp = std::chrono::steady_clock::now(); });
   e->stream = st;
   e->at = st->queued;
+  e->stamp = stamp;
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
@@ -284,8 +290,12 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     while (e->stream->done < e->at) emu::run_one(e->stream);
   return cudaSuccess;
 }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
-  *ms = 0;  // the emulator has no clock worth reporting
+// The host time between the two records running: emulator time, so it only
+// keeps timing loops honest (it says nothing about a GPU's speed).
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (!a || !b || !a->stamp || !b->stamp) return emu::set_error(cudaErrorInvalidValue, "cudaEventElapsedTime: event never recorded");
+  if (a->stream->done < a->at || b->stream->done < b->at) return cudaErrorNotReady;
+  *ms = std::chrono::duration<float, std::milli>(*b->stamp - *a->stamp).count();
   return cudaSuccess;
 }
 
