@@ -137,7 +137,9 @@ void PassRecorder::run_eagerly() {
 
 void PassRecorder::run_as_graph() {
   const std::string& sig = sig_.bytes();
-  auto it = std::find_if(graphs_.begin(), graphs_.end(), [&](const Graph& g) { return g.signature == sig; });
+  const size_t hash = std::hash<std::string>()(sig);
+  auto it = std::find_if(graphs_.begin(), graphs_.end(),
+                         [&](const Graph& g) { return g.hash == hash && g.signature == sig; });
   if (it == graphs_.end()) {
     // Capturing costs about what a few eager steps do: only for a shape seen twice in a row.
     if (sig != last_signature_) {
@@ -150,7 +152,7 @@ void PassRecorder::run_as_graph() {
       run_eagerly();
       return;
     }
-    graphs_.push_front(Graph{sig, exec});
+    graphs_.push_front(Graph{hash, sig, exec});
     if (graphs_.size() > kMaxGraphs) {
       cuda::check(cudaStreamSynchronize(stream_), "stream");  // (an evicted graph may still be running)
       cudaGraphExecDestroy(graphs_.back().exec);

@@ -86,6 +86,7 @@ class PassRecorder {
     size_t capacity = 0, used = 0;
   };
   struct Graph {
+    size_t hash = 0;  // of the signature: compared first, so a miss costs no full compare
     std::string signature;
     cudaGraphExec_t exec = nullptr;
   };
