@@ -203,4 +203,24 @@ class Backend {
                           std::vector<RowCandidates>& out) = 0;
 };
 
+// Brackets a forward pass on a backend (Backend::begin_pass); a pass left by an
+// exception is dropped (cancel_pass), not run.
+class PassScope {
+ public:
+  PassScope(Backend& be, bool repeating) : be_(be) { be_.begin_pass(repeating); }
+  PassScope(const PassScope&) = delete;
+  PassScope& operator=(const PassScope&) = delete;
+  ~PassScope() {
+    if (open_) be_.cancel_pass();
+  }
+  void end() {
+    open_ = false;
+    be_.end_pass();
+  }
+
+ private:
+  Backend& be_;
+  bool open_ = true;
+};
+
 }  // namespace nemotron

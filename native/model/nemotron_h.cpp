@@ -193,28 +193,6 @@ void NemotronH::mlp_mixer(const Layer& l, const float* x, int64_t rows, float* o
   be_.linear(up, rows, cfg_.intermediate_size, l.mlp.down, l.mlp.down_b, out, cfg_.hidden_size);
 }
 
-namespace {
-// Brackets a forward pass on the backend (Backend::begin_pass); a pass left by an
-// exception is dropped, not run.
-class PassScope {
- public:
-  PassScope(Backend& be, bool repeating) : be_(be) { be_.begin_pass(repeating); }
-  PassScope(const PassScope&) = delete;
-  PassScope& operator=(const PassScope&) = delete;
-  ~PassScope() {
-    if (open_) be_.cancel_pass();
-  }
-  void end() {
-    open_ = false;
-    be_.end_pass();
-  }
-
- private:
-  Backend& be_;
-  bool open_ = true;
-};
-}  // namespace
-
 float* NemotronH::forward(const std::vector<ForwardItem>& items, float* logits) {
   const int64_t H = cfg_.hidden_size, V = cfg_.vocab_size;
   int64_t rows = 0;

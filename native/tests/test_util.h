@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -27,6 +28,35 @@ inline double max_abs_diff(const float* a, const float* b, size_t n) {
   for (size_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
   return m;
 }
+
+// Logit rows compared as the fixtures' bf16 tolerance is stated: the largest
+// |a - b| and the smallest row cosine. A non-finite value (a NaN a kernel wrote,
+// poison it read) fails every bound instead of vanishing in a max/min.
+struct RowDiff {
+  double max_abs = 0, min_cos = 1;
+  void add(const float* a, const float* b, int64_t n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(a[i]) || !std::isfinite(b[i])) {
+        max_abs = INFINITY;
+        min_cos = -INFINITY;
+        return;
+      }
+      max_abs = std::max(max_abs, std::fabs(double(a[i]) - b[i]));
+      ab += double(a[i]) * b[i];
+      aa += double(a[i]) * a[i];
+      bb += double(b[i]) * b[i];
+    }
+    min_cos = std::min(min_cos, ab / std::sqrt(aa * bb + 1e-300));
+  }
+  // Every row of two [rows, width] arrays.
+  void add_rows(const std::vector<float>& a, const std::vector<float>& b, int64_t width) {
+    for (size_t r = 0; r + static_cast<size_t>(width) <= a.size() && r + static_cast<size_t>(width) <= b.size();
+         r += static_cast<size_t>(width))
+      add(a.data() + r, b.data() + r, width);
+  }
+  void print(const char* what) const { std::printf("  %s: max |dlogit| %.4g, min cosine %.7f\n", what, max_abs, min_cos); }
+};
 
 // A batch of spans of lengths `ns` stacked row after row: where each starts, how many rows in all, the longest.
 inline std::vector<int64_t> prefix_rows(const std::vector<int64_t>& ns) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
@@ -272,11 +273,12 @@ class CudaBackend final : public Backend {
   void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) override {
     bind();
     if (n <= 0) return;
-    ImplicitPass implicit(*this);
+    std::optional<PassScope> own;
+    own_pass_unless_in_one(own);
     // staged with the pass (the caller's ids may be gone when the pass runs)
     const auto* ids = static_cast<const int32_t*>(pass_->stage(host_ids, static_cast<size_t>(n) * sizeof(int32_t)));
     op(pass_->sig() << Op::Embed << table << ids << n << out, [=] { cuda::embed(table, ids, n, out, stream_); });
-    implicit.end();
+    if (own) own->end();
   }
   void rms_norm(const float* x, int64_t rows, int64_t dim, const Vector& w, float eps, float* out) override {
     op(pass_->sig() << Op::RmsNorm << x << rows << dim << w << eps << out,
@@ -298,21 +300,24 @@ class CudaBackend final : public Backend {
   }
 
   void conv1d_silu(const ConvArgs& a, const std::vector<SeqSpan>& spans) override {
-    ImplicitPass implicit(*this);
+    std::optional<PassScope> own;
+    own_pass_unless_in_one(own);
     const StagedSpans st = stage_spans(spans);
     op(pass_->sig() << Op::Conv << a << st.spans << st.count << st.max_n,
        [=] { cuda::conv1d_silu(a, st.spans, st.count, st.max_n, stream_); });
-    implicit.end();
+    if (own) own->end();
   }
   void ssm_scan(const ScanArgs& a, const std::vector<SeqSpan>& spans) override {
-    ImplicitPass implicit(*this);
+    std::optional<PassScope> own;
+    own_pass_unless_in_one(own);
     const StagedSpans st = stage_spans(spans);
     op(pass_->sig() << Op::Scan << a << st.spans << st.count << st.max_n,
        [=] { cuda::ssm_scan(a, st.spans, st.count, st.max_n, stream_); });
-    implicit.end();
+    if (own) own->end();
   }
   void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) override {
-    ImplicitPass implicit(*this);
+    std::optional<PassScope> own;
+    own_pass_unless_in_one(own);
     const StagedSpans st = stage_spans(spans);
     // The split-KV partials go to a workspace owned here (no allocation inside a graph capture);
     // grown between passes' uses, the old one kept until the pass that recorded it has run.
@@ -328,7 +333,7 @@ class CudaBackend final : public Backend {
     const size_t ws_cap = attention_ws_.bytes;
     op(pass_->sig() << Op::Attention << a << st.spans << st.count << st.max_n << st.max_keys << ws << ws_cap,
        [=] { cuda::attention(a, st.spans, st.count, st.max_n, st.max_keys, stream_, ws, ws_cap); });
-    implicit.end();
+    if (own) own->end();
   }
 
   void edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) override {
@@ -462,26 +467,9 @@ class CudaBackend final : public Backend {
   }
 
   // An op with staged host data called outside a pass runs as a pass of its own.
-  class ImplicitPass {
-   public:
-    explicit ImplicitPass(CudaBackend& b) : b_(b), own_(!b.pass_->active()) {
-      if (own_) b_.begin_pass(false);
-    }
-    ImplicitPass(const ImplicitPass&) = delete;
-    ImplicitPass& operator=(const ImplicitPass&) = delete;
-    ~ImplicitPass() {
-      if (own_) b_.cancel_pass();
-    }
-    void end() {
-      if (!own_) return;
-      own_ = false;
-      b_.end_pass();
-    }
-
-   private:
-    CudaBackend& b_;
-    bool own_;
-  };
+  void own_pass_unless_in_one(std::optional<PassScope>& own) {
+    if (!pass_->active()) own.emplace(*this, false);
+  }
 
   // A span list staged with the pass. max_keys is rounded up to a multiple of
   // kKeyBucket (it only sets attention's split plan), so a decode step's launch

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../test_framework.h"
+#include "../test_util.h"
 #include "backend/device_probe.h"
 #include "engine/engine.h"
 
@@ -21,20 +22,6 @@ std::vector<float> read_f32(const std::string& path) {
   f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
   return v;
 }
-
-struct RowCheck {
-  double max_abs = 0, min_cos = 1;
-  void add(const float* a, const float* b, int64_t n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      max_abs = std::max(max_abs, static_cast<double>(std::fabs(a[i] - b[i])));
-      ab += double(a[i]) * b[i];
-      aa += double(a[i]) * a[i];
-      bb += double(b[i]) * b[i];
-    }
-    min_cos = std::min(min_cos, ab / std::sqrt(aa * bb));
-  }
-};
 
 // The prompt of the public fixture case (fixture.json cases.prompt.prompt_ids).
 const std::vector<int32_t> kPrompt = {1,   143, 379, 408, 97,  388, 269, 418, 230, 169, 310, 81,
@@ -59,7 +46,7 @@ TEST(cuda_fixture_prompt_logits_within_bf16_tolerance) {
     gpu->prefill(*seq, kPrompt.data(), T, true, logits.data());
     const std::vector<float> golden = read_f32(dir + "/golden_prompt_logits.f32");
     REQUIRE(golden.size() == logits.size());
-    RowCheck rc;
+    nemotron_test::RowDiff rc;
     for (int64_t t = 0; t < T; ++t) rc.add(logits.data() + t * V, golden.data() + t * V, V);
     std::printf("  %s: prompt max |dlogit| %.4f, min cosine %.6f\n", name, rc.max_abs, rc.min_cos);
     CHECK(rc.max_abs <= 0.5);
@@ -68,7 +55,7 @@ TEST(cuda_fixture_prompt_logits_within_bf16_tolerance) {
     // decode path: the golden greedy step logits, teacher-forced with the expected ids
     const std::vector<int32_t> expected = {151, 285, 456, 115, 330, 60, 250, 126, 87, 129, 391, 104, 269, 418, 337, 57};
     const std::vector<float> steps = read_f32(dir + "/golden_greedy_step_logits.f32");
-    RowCheck dc;
+    nemotron_test::RowDiff dc;
     std::vector<float> step(static_cast<size_t>(V));
     for (size_t j = 0; j + 1 < expected.size(); ++j) {
       gpu->decode({DecodeItem{seq.get(), expected[j]}}, step.data());

@@ -16,6 +16,7 @@
 #include "../loader_test_util.h"
 #include "../sampling_cases.h"
 #include "../test_framework.h"
+#include "../test_util.h"
 #include "emu_runtime.h"
 #include "engine/engine.h"
 #include "common/error.h"
@@ -65,31 +66,11 @@ std::vector<float> decode_all(Engine& e, SequenceState& seq, const std::vector<i
   return out;
 }
 
-// Logit rows compared: the largest |a - b| and the smallest row cosine; a
-// non-finite value (poison a kernel read) fails every bound.
-struct Diff {
-  double max_abs = 0, min_cos = 1;
-  void add(const float* a, const float* b, int64_t n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      if (!std::isfinite(a[i]) || !std::isfinite(b[i])) {
-        max_abs = INFINITY;
-        min_cos = -INFINITY;
-        return;
-      }
-      max_abs = std::max(max_abs, std::fabs(double(a[i]) - b[i]));
-      ab += double(a[i]) * b[i];
-      aa += double(a[i]) * a[i];
-      bb += double(b[i]) * b[i];
-    }
-    min_cos = std::min(min_cos, ab / std::sqrt(aa * bb + 1e-300));
-  }
-  void print(const char* what) const { std::printf("  %s: max |dlogit| %.2e, min cosine %.7f\n", what, max_abs, min_cos); }
-};
+using Diff = nemotron_test::RowDiff;
 Diff diff(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab) {
   REQUIRE(a.size() == b.size());
   Diff d;
-  for (size_t r = 0; r < a.size() / static_cast<size_t>(vocab); ++r) d.add(a.data() + r * vocab, b.data() + r * vocab, vocab);
+  d.add_rows(a, b, vocab);
   return d;
 }
 
