@@ -296,6 +296,29 @@ describeChat('chat sessions', () => {
     chat.dispose();
   });
 
+  test('streaming: the deltas join to exactly the reply, its leading and trailing whitespace held back', async () => {
+    const chat = model.createChatSession();
+    const events: any[] = [];
+    for await (const ev of chat.stream('hi', {
+      logitsProcessor: script([
+        ...enc('\n  hmm \n\n'),
+        model.tokenizer.special.thinkEnd!,
+        ...enc('\n Hi  there \n'),
+        ...enc(' ok \n\n'),
+        eot(),
+      ]),
+    }))
+      events.push(ev);
+    const done = events.at(-1);
+    expect(done.type).toBe('done');
+    const joined = (type: string) => events.filter((e) => e.type === type).map((e) => e.text).join('');
+    expect(done.reply.reasoning).toBe('hmm');
+    expect(done.reply.text).toBe('Hi  there \n ok');
+    expect(joined('reasoning')).toBe(done.reply.reasoning);
+    expect(joined('text')).toBe(done.reply.text);
+    chat.dispose();
+  });
+
   describe('tools', () => {
     const call = (json: string) => enc(`<TOOLCALL>${json}</TOOLCALL>`);
 

@@ -109,7 +109,6 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const splitter = new StreamSplitter(channel === 'reasoning' ? [THINK_END] : answerMarkers);
   let reasoning = '';
   let text = '';
-  let answerStarted = false; // leading whitespace after "</think>" is not part of the answer
   let toolBlock: string | null = null; // raw text of a <TOOLCALL> block being captured
   let toolStream: ToolCallStreamer | undefined; // its calls as they arrive (onToolCallDelta)
   let toolStreamed = 0; // how much of toolBlock the streamer has seen
@@ -117,20 +116,33 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const invalid: InvalidToolCall[] = [];
   let stopped = false;
 
-  const emitReasoning = (t: string) => {
-    if (!t) return;
+  // Both channels are streamed as the reply reports them: without leading or trailing whitespace. A
+  // whitespace run is held back until text follows it, and dropped if nothing does, so the chunks a
+  // caller receives join to exactly `reasoning` / `text`.
+  const trimmedStream = (sink: (t: string) => void) => {
+    let started = false;
+    let held = '';
+    return (t: string) => {
+      if (!started) {
+        t = t.replace(/^\s+/, '');
+        if (!t) return;
+        started = true;
+      }
+      const body = held + t;
+      const end = body.search(/\s+$/);
+      held = end < 0 ? '' : body.slice(end);
+      const out = end < 0 ? body : body.slice(0, end);
+      if (out) sink(out);
+    };
+  };
+  const emitReasoning = trimmedStream((t) => {
     reasoning += t;
     input.onReasoning?.(t);
-  };
-  const emitText = (t: string) => {
-    if (!answerStarted) {
-      t = t.replace(/^\s+/, '');
-      if (!t) return;
-      answerStarted = true;
-    }
+  });
+  const emitText = trimmedStream((t) => {
     text += t;
     input.onText?.(t);
-  };
+  });
   const finishToolBlock = (raw: string) => {
     const parsed = parseToolCalls(`${TOOLCALL_OPEN}${raw}${TOOLCALL_CLOSE}`);
     invalid.push(...parsed.invalid);
@@ -335,8 +347,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   if (finish === 'stop' && toolCalls.length > 0) finish = 'toolCalls';
 
   return {
-    reasoning: reasoning.trim(),
-    text: text.replace(/\s+$/, ''),
+    reasoning,
+    text,
     toolCalls,
     invalidToolCalls: invalid,
     finishReason: finish,
