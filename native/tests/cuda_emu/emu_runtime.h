@@ -303,6 +303,9 @@ bool is_pinned_range(const void* p, size_t bytes);
 bool refused_during_capture(const char* call);
 // Graphs launched so far (a test can check its work went through one).
 uint64_t graph_launch_count();
+// While set, cudaStreamBeginCapture fails (cudaErrorStreamCaptureUnsupported), as
+// a driver may: for testing the fallback of code that captures.
+void refuse_captures(bool refuse);
 
 // Integral constants made changeable by cu_to_cpp.py --tunable NAME (a size
 // knob such as a workspace cap, so small test shapes reach its boundaries).

@@ -57,6 +57,7 @@ struct Streams {
   std::map<const char*, size_t> pinned;  // cudaMallocHost allocations
   int capturing = 0;                      // streams in capture
   uint64_t graph_launches = 0;
+  bool refuse_captures = false;
 };
 Streams& S() {
   static Streams* s = new Streams;  // never destroyed, like the emulator's state
@@ -159,6 +160,7 @@ bool refused_during_capture(const char* call) {
 }
 
 uint64_t graph_launch_count() { return S().graph_launches; }
+void refuse_captures(bool refuse) { S().refuse_captures = refuse; }
 
 bool is_pinned_range(const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
@@ -302,6 +304,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
   if (!s) return emu::set_error(cudaErrorStreamCaptureUnsupported, "capturing the legacy stream");
   if (s->capturing) return emu::set_error(cudaErrorInvalidValue, "cudaStreamBeginCapture: already capturing");
+  if (S().refuse_captures) return emu::set_error(cudaErrorStreamCaptureUnsupported, "captures refused (emu::refuse_captures)");
   s->capturing = true;
   s->invalidated = false;
   s->captured.clear();

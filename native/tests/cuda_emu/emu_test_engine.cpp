@@ -316,3 +316,39 @@ TEST(emu_engine_decode_steps_replay_as_cuda_graphs) {
   // Each run of a shape: the first step eager, then graphs (the bucket crossing starts a new run).
   CHECK(replays >= 9);
 }
+
+// A driver that refuses to capture: the backend says so once and launches kernel
+// by kernel from then on, with the same results.
+TEST(emu_engine_falls_back_when_a_capture_is_refused) {
+  if (fixture().empty()) return nemotron_test::skip("../shared/fixtures not found");
+  auto gpu = load("cuda");
+  setenv("NEMOTRON_CUDA_GRAPHS", "0", 1);
+  std::unique_ptr<Engine> eager;
+  try {
+    eager = load("cuda");
+  } catch (...) {
+    unsetenv("NEMOTRON_CUDA_GRAPHS");
+    throw;
+  }
+  unsetenv("NEMOTRON_CUDA_GRAPHS");
+  auto a = gpu->create_sequence(64), b = eager->create_sequence(64);
+  const std::vector<int32_t> prompt = tokens(9, 13), next = tokens(6, 14);
+  prefill_all(*gpu, *a, prompt);
+  prefill_all(*eager, *b, prompt);
+  const uint64_t graphs = emu::graph_launch_count();
+  emu::refuse_captures(true);
+  std::vector<float> got, want;
+  try {
+    got = decode_all(*gpu, *a, next);
+  } catch (...) {
+    emu::refuse_captures(false);
+    throw;
+  }
+  emu::refuse_captures(false);
+  want = decode_all(*eager, *b, next);
+  CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+  CHECK(emu::graph_launch_count() == graphs);
+  // Off for good on that backend: with captures allowed again, its steps still launch kernel by kernel.
+  decode_all(*gpu, *a, tokens(4, 15));
+  CHECK(emu::graph_launch_count() == graphs);
+}
