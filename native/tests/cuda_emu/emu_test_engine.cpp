@@ -9,6 +9,7 @@
 // a missing wait in the backend shows as wrong numbers here.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -39,6 +40,15 @@ std::unique_ptr<Engine> load(const std::string& device, int64_t max_batch_tokens
   auto e = Engine::load(fixture(), opts, nullptr);
   REQUIRE(e->device() == device);
   return e;
+}
+
+// A "cuda" engine whose backend launches kernel by kernel (NEMOTRON_CUDA_GRAPHS=0 is read when it starts).
+std::unique_ptr<Engine> load_without_graphs() {
+  setenv("NEMOTRON_CUDA_GRAPHS", "0", 1);
+  struct Unset {
+    ~Unset() { unsetenv("NEMOTRON_CUDA_GRAPHS"); }
+  } unset;
+  return load("cuda");
 }
 
 std::vector<int32_t> tokens(int n, int salt) {
@@ -270,15 +280,7 @@ TEST(emu_engine_out_of_device_memory_is_a_typed_error) {
 TEST(emu_engine_decode_steps_replay_as_cuda_graphs) {
   if (fixture().empty()) return nemotron_test::skip("../shared/fixtures not found");
   auto graphs = load("cuda");
-  setenv("NEMOTRON_CUDA_GRAPHS", "0", 1);
-  std::unique_ptr<Engine> eager;
-  try {
-    eager = load("cuda");
-  } catch (...) {
-    unsetenv("NEMOTRON_CUDA_GRAPHS");
-    throw;
-  }
-  unsetenv("NEMOTRON_CUDA_GRAPHS");
+  std::unique_ptr<Engine> eager = load_without_graphs();
   const int64_t V = graphs->config().vocab_size;
   const std::vector<std::vector<int32_t>> prompts = {tokens(253, 10), tokens(7, 11), tokens(1, 12)};
   std::vector<std::unique_ptr<SequenceState>> sg, se;
@@ -322,15 +324,7 @@ TEST(emu_engine_decode_steps_replay_as_cuda_graphs) {
 TEST(emu_engine_falls_back_when_a_capture_is_refused) {
   if (fixture().empty()) return nemotron_test::skip("../shared/fixtures not found");
   auto gpu = load("cuda");
-  setenv("NEMOTRON_CUDA_GRAPHS", "0", 1);
-  std::unique_ptr<Engine> eager;
-  try {
-    eager = load("cuda");
-  } catch (...) {
-    unsetenv("NEMOTRON_CUDA_GRAPHS");
-    throw;
-  }
-  unsetenv("NEMOTRON_CUDA_GRAPHS");
+  std::unique_ptr<Engine> eager = load_without_graphs();
   auto a = gpu->create_sequence(64), b = eager->create_sequence(64);
   const std::vector<int32_t> prompt = tokens(9, 13), next = tokens(6, 14);
   prefill_all(*gpu, *a, prompt);
