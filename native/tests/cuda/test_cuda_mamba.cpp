@@ -32,6 +32,7 @@
 
 #include "../test_framework.h"
 #include "cuda_test_util.h"
+#include "../norm_cases.h"
 #include "../scan_cases.h"
 #include "../test_util.h"
 #include "backend/cpu/cpu_ops.h"
@@ -363,30 +364,12 @@ namespace {
 
 void check_norm(ThreadPool& pool, int64_t rows, int64_t dim, int64_t group_size, int64_t ldz, bool alias,
                 uint32_t seed) {
-  std::vector<float> y = random_vec(rows * dim, seed, -2, 2);
-  std::vector<float> z = random_vec(rows * ldz, seed + 1, -3, 3);
-  std::vector<float> w = random_vec(dim, seed + 2, 0.5f, 1.5f);
-  std::vector<float> out_cpu(rows * dim, 0.f);
-  GatedNormArgs a;
-  a.y = y.data();
-  a.z = z.data();
-  a.ldz = ldz;
-  a.dim = dim;
-  a.group_size = group_size;
-  a.weight = Vector{w.data(), dim};
-  a.eps = 1e-5f;
-  a.out = out_cpu.data();
-  cpu_gated_rms_norm(pool, a, rows);
-
-  DevBuf dy(y), dz(z), dw(w), dout(size_t(alias ? 0 : rows * dim));
-  GatedNormArgs g = a;
-  g.y = dy.p;
-  g.z = dz.p;
-  g.weight = Vector{dw.p, dim};
-  g.out = alias ? dy.p : dout.p;
+  const GatedNormCase c = make_gated_norm_case(pool, rows, dim, group_size, ldz, seed);
+  DevBuf dy(c.y), dz(c.z), dw(c.w), dout(size_t(alias ? 0 : rows * dim));
+  const GatedNormArgs g = c.args(dy.p, dz.p, dw.p, alias ? dy.p : dout.p);
   cuda::gated_rms_norm(g, rows, nullptr);
   sync_or_fail();
-  const double e = rel_err(alias ? dy.host() : dout.host(), out_cpu, out_cpu.size());
+  const double e = rel_err(alias ? dy.host() : dout.host(), c.want, c.want.size());
   if (!(e < 1e-5))
     std::printf("  norm rows=%lld dim=%lld group=%lld alias=%d: err %.3g\n", (long long)rows, (long long)dim,
                 (long long)group_size, int(alias), e);

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cuda_ops.h"
+#include "../norm_cases.h"
 #include "emu_test_util.h"
 
 using namespace nemotron;
@@ -15,32 +16,14 @@ using namespace emu_test;
 namespace {
 
 void check_gated_norm(int64_t rows, int64_t dim, int64_t group, int64_t ldz, bool alias, uint32_t seed) {
-  const std::vector<float> y = random_vec(rows * dim, seed, -2, 2);
-  const std::vector<float> z = random_vec(rows * ldz, seed + 1, -3, 3);
-  const std::vector<float> w = random_vec(dim, seed + 2, 0.5f, 1.5f);
-  std::vector<float> want(rows * dim);
-  GatedNormArgs a;
-  a.y = y.data();
-  a.z = z.data();
-  a.ldz = ldz;
-  a.dim = dim;
-  a.group_size = group;
-  a.weight = Vector{w.data(), dim};
-  a.eps = 1e-5f;
-  a.out = want.data();
-  cpu_gated_rms_norm(pool(), a, rows);
-
-  DevBuf<float> dy(y), dz(z), dw(w), dout(alias ? 0 : rows * dim);
-  GatedNormArgs g = a;
-  g.y = dy.p;
-  g.z = dz.p;
-  g.weight = Vector{dw.p, dim};
-  g.out = alias ? dy.p : dout.p;
+  const nemotron_test::GatedNormCase c = nemotron_test::make_gated_norm_case(pool(), rows, dim, group, ldz, seed);
+  DevBuf<float> dy(c.y), dz(c.z), dw(c.w), dout(alias ? 0 : rows * dim);
+  const GatedNormArgs g = c.args(dy.p, dz.p, dw.p, alias ? dy.p : dout.p);
   cuda::gated_rms_norm(g, rows, nullptr);
   require_no_launch_error();
   const std::string what = "gated_rms_norm rows=" + std::to_string(rows) + " dim=" + std::to_string(dim) +
                            " group=" + std::to_string(group) + " ldz=" + std::to_string(ldz) + (alias ? " out=y" : "");
-  EXPECT_LE(rel_err(alias ? dy.host() : dout.host(), want), 1e-5, what);
+  EXPECT_LE(rel_err(alias ? dy.host() : dout.host(), c.want), 1e-5, what);
 }
 
 }  // namespace
