@@ -45,8 +45,10 @@ export interface MemoryReport {
   weightBytes: number;
   /** Recurrent state of one sequence (conv window + SSM state of every Mamba layer, fp32), fixed. */
   stateBytesPerSequence: number;
-  /** KV cache per token of context (k + v of every attention layer, fp32). */
+  /** KV cache per token of context (k + v of every attention layer, in kvCacheType). */
   kvBytesPerToken: number;
+  /** Element type of the KV caches (loadModel's kvCache; 'auto' is bf16 on CUDA, f32 on the CPU). */
+  kvCacheType: 'f32' | 'bf16';
   /** Activation scratch of one forward pass of maxBatchTokens tokens. */
   activationBytes: number;
   /** The device's memory now (host RAM for the CPU). */
@@ -163,6 +165,7 @@ export class Model implements SequenceOwner, ChatHost {
       weightBytes: this.plan.weightBytes,
       stateBytesPerSequence: this.plan.stateBytesPerSequence,
       kvBytesPerToken: this.plan.kvBytesPerToken,
+      kvCacheType: this.plan.kvCacheType,
       activationBytes: this.plan.activationBytes,
       deviceTotalBytes: live.deviceTotalBytes,
       deviceFreeBytes: live.deviceFreeBytes,
@@ -384,7 +387,7 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
   try {
     handle = await native().loadModel(
       absDir,
-      { device: opts.device, threads: opts.threads ?? 0, maxBatchTokens: opts.maxBatchTokens },
+      { device: opts.device, threads: opts.threads ?? 0, maxBatchTokens: opts.maxBatchTokens, kvCache: opts.kvCache },
       onProgress
         ? (p) => {
             try {

@@ -57,6 +57,7 @@ export interface NativeMemoryPlan {
   weightBytes: number;
   stateBytesPerSequence: number;
   kvBytesPerToken: number;
+  kvCacheType: 'f32' | 'bf16';
   activationBytes: number;
   maxBatchTokens: number;
   deviceTotalBytes: number;
@@ -147,7 +148,7 @@ export interface NativeRuntimeInfo {
 export interface NativeBinding {
   loadModel(
     dir: string,
-    options: { device: string; threads: number; maxBatchTokens: number },
+    options: { device: string; threads: number; maxBatchTokens: number; kvCache: string },
     onProgress?: (p: NativeProgress) => void,
   ): Promise<NativeModel>;
   runtimeInfo(): NativeRuntimeInfo;

@@ -26,6 +26,12 @@ export const loadModelOptionsSchema = z
     /** Most tokens per forward pass; long prompts are prefilled in pieces of this size. */
     maxBatchTokens: z.number().int().min(1).max(65536).default(512),
     /**
+     * Element type of the KV caches of the attention layers: 'bf16' halves their memory (and what a decode step
+     * reads of them; it is what the reference model itself caches), 'f32' keeps the keys and values as computed.
+     * 'auto' (default): bf16 on CUDA, f32 on the CPU (the fp32 reference engine).
+     */
+    kvCache: z.enum(['auto', 'f32', 'bf16']).default('auto'),
+    /**
      * Most sequences holding state at once; more wait (FIFO) until one is disposed.
      * Default: no cap beyond the memory budget.
      */

@@ -83,6 +83,11 @@ describe('info', () => {
     expect(m.memory.kvCacheBytes).toBe(1 * 2 * 1000 * c.num_key_value_heads * c.head_dim * 4);
     expect(m.memory.totalBytes).toBe(bytes + m.memory.mambaStateBytes + m.memory.kvCacheBytes + m.memory.activationBytes);
     expect(m.memory.note).toMatch(/estimate/);
+    // On CUDA the KV cache is bf16 by default: half the bytes, the rest alike.
+    expect(m.cudaMemory.kvCacheType).toBe('bf16');
+    expect(m.cudaMemory.kvCacheBytes * 2).toBe(m.memory.kvCacheBytes);
+    expect(m.cudaMemory.mambaStateBytes).toBe(m.memory.mambaStateBytes);
+    expect(m.cudaMemory.perSequenceBytes).toBe(m.memory.perSequenceBytes - m.cudaMemory.kvCacheBytes);
     // Capacity under the default admission budget: on the CPU first, then one row per GPU found.
     expect(m.fits[0].where).toBe('on the CPU');
     expect(m.fits[0].budgetBytes).toBeGreaterThan(0);
@@ -110,8 +115,9 @@ describe('info', () => {
     const { PRESETS, makeConfig } = require('../scripts/random-model.js');
     const d = dimsFromConfig(makeConfig(PRESETS['nano-9b-v2']));
     const plan = memoryPlan(d, 0, 131072);
-    // 4 attention layers × K and V × 131072 × 8 kv heads × 128 × fp32 = 4 GiB
+    // 4 attention layers × K and V × 131072 × 8 kv heads × 128 × fp32 = 4 GiB; 2 GiB in bf16
     expect(plan.kvCacheBytes).toBe(4 * 2 * 131072 * 8 * 128 * 4);
+    expect(memoryPlan(d, 0, 131072, 512, 'bf16').kvCacheBytes).toBe(4 * 2 * 131072 * 8 * 128 * 2);
     expect(plan.activationBytes).toBeGreaterThan(0);
   });
 });

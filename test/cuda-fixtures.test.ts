@@ -6,7 +6,7 @@
  * where CUDA cannot be used — CI never has a GPU; a lent GPU runs it.
  */
 import { getRuntimeInfo, loadModel, type Model } from '../lib';
-import { FIXTURE_NAMES, argmax, fixturesDir, loadFixture, maxAbsDiff, row, type Fixture } from './helpers/fixtures';
+import { FIXTURE_NAMES, argmax, cosine, fixturesDir, loadFixture, maxAbsDiff, row, type Fixture } from './helpers/fixtures';
 
 const cuda = (() => {
   try {
@@ -21,18 +21,6 @@ if (!runnable)
     `skipping CUDA fixture tests: ${!fixturesDir() ? '../shared/fixtures not found' : `CUDA not usable here (${cuda?.reason ?? 'no binding'})`}`,
   );
 const describeCuda = runnable ? describe : describe.skip;
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 for (const name of FIXTURE_NAMES) {
   describeCuda(`fixture ${name} on CUDA`, () => {
@@ -55,7 +43,10 @@ for (const name of FIXTURE_NAMES) {
       }
     }
 
-    test('runs on the GPU', () => expect(model.device).toBe('cuda'));
+    test('runs on the GPU, with a bf16 KV cache by default', () => {
+      expect(model.device).toBe('cuda');
+      expect(model.memory.kvCacheType).toBe('bf16');
+    });
 
     test('prompt and long prompt (crosses a chunk): every position within the bf16 tolerance', async () => {
       const p = fx.manifest.cases.prompt;

@@ -4,7 +4,7 @@
  * equivalence, independent interleaved sequences, clone and reset.
  */
 import { loadModel, type Model } from '../lib';
-import { FIXTURE_NAMES, argmax, describeWithFixtures, loadFixture, maxAbsDiff, row, type Fixture } from './helpers/fixtures';
+import { FIXTURE_NAMES, argmax, cosine, describeWithFixtures, loadFixture, maxAbsDiff, row, type Fixture } from './helpers/fixtures';
 
 // fixture.json states the tolerance for an fp32 CPU engine (1e-3 max |Δlogit|).
 function cpuTolerance(fx: Fixture): number {
@@ -154,3 +154,59 @@ for (const name of FIXTURE_NAMES) {
     });
   });
 }
+
+describeWithFixtures('a bf16 KV cache (kvCache: bf16) on the CPU engine', () => {
+  // The cache CUDA keeps by default, here on the fp32 CPU engine: keys and values
+  // rounded to bf16 move the logits by far less than the bf16 tolerance of
+  // fixture.json, but they do move them (the option takes effect).
+  let fx: Fixture;
+  let half: Model;
+  let full: Model;
+  beforeAll(async () => {
+    fx = loadFixture('tiny-nemotron-h')!;
+    half = await loadModel(fx.dir, { device: 'cpu', kvCache: 'bf16' });
+    full = await loadModel(fx.dir, { device: 'cpu' });
+  });
+  afterAll(() => {
+    half?.dispose();
+    full?.dispose();
+  });
+
+  test('memory: half the KV bytes per token, the same recurrent state', () => {
+    expect(full.memory.kvCacheType).toBe('f32');
+    expect(half.memory.kvCacheType).toBe('bf16');
+    expect(half.memory.kvBytesPerToken * 2).toBe(full.memory.kvBytesPerToken);
+    expect(half.memory.stateBytesPerSequence).toBe(full.memory.stateBytesPerSequence);
+    expect(half.sequenceBytes(1000)).toBe(half.memory.stateBytesPerSequence + 1000 * half.memory.kvBytesPerToken);
+  });
+
+  test('long prompt and greedy steps within the bf16 tolerance of the goldens, greedy ids equal', async () => {
+    const tol = fx.manifest.tolerances.bf16_gpu;
+    const lp = fx.manifest.cases.long_prompt;
+    const golden = fx.golden(lp.logits.file);
+    const logits = await half.evaluate(lp.prompt_ids);
+    for (let r = 0; r < lp.prompt_ids.length; r++) {
+      const g = row(logits, r, fx.vocab);
+      const e = row(golden, r, fx.vocab);
+      expect(maxAbsDiff(g, e)).toBeLessThanOrEqual(tol.max_abs_logit_diff);
+      expect(cosine(g, e)).toBeGreaterThanOrEqual(tol.min_row_cosine);
+    }
+    expect(maxAbsDiff(logits, await full.evaluate(lp.prompt_ids))).toBeGreaterThan(0);
+
+    // Teacher-forced greedy steps: each step's logits within tolerance, its id equal where the margin is clear.
+    const c = fx.manifest.cases.prompt;
+    const steps = fx.golden(c.greedy.step_logits.file);
+    const seq = half.createSequence({ contextSize: 64 });
+    let step = await seq.prefill(c.prompt_ids);
+    for (let j = 0; j < c.greedy.n_new_tokens; j++) {
+      expect(maxAbsDiff(step, row(steps, j, fx.vocab))).toBeLessThanOrEqual(tol.max_abs_logit_diff);
+      if (c.greedy.per_step_margin[j] >= tol.top1_must_match_when_margin_gt) expect(argmax(step)).toBe(c.greedy.expected_ids[j]);
+      if (j + 1 < c.greedy.n_new_tokens) step = await seq.decode(c.greedy.expected_ids[j]);
+    }
+    seq.dispose();
+  });
+
+  test('an unknown cache type is an InvalidArgumentError naming the option', async () => {
+    await expect(loadModel(fx.dir, { device: 'cpu', kvCache: 'f16' as never })).rejects.toThrow(/kvCache/);
+  });
+});

@@ -66,8 +66,9 @@ export interface MemoryPlan {
   weightBytes: number;
   /** Conv windows + SSM states of all Mamba layers, one sequence. */
   mambaStateBytes: number;
-  /** K + V caches of all attention layers at a full context, one sequence. */
+  /** K + V caches of all attention layers at a full context, one sequence, of kvCacheType elements. */
   kvCacheBytes: number;
+  kvCacheType: 'f32' | 'bf16';
   perSequenceBytes: number;
   /** Estimate: forward-pass scratch for maxBatchTokens rows. */
   activationBytes: number;
@@ -77,12 +78,21 @@ export interface MemoryPlan {
 
 const F32 = 4;
 
-export function memoryPlan(d: ModelDims, weightBytes: number, contextSize: number, maxBatchTokens = 512): MemoryPlan {
+/**
+ * kvCache: the KV caches' element type, as loadModel's kvCache resolves it ('auto' = bf16 on CUDA, f32 on the CPU).
+ */
+export function memoryPlan(
+  d: ModelDims,
+  weightBytes: number,
+  contextSize: number,
+  maxBatchTokens = 512,
+  kvCache: 'f32' | 'bf16' = 'f32',
+): MemoryPlan {
   const layers = layerCounts(d.pattern);
   const dInner = d.mambaHeads * d.mambaHeadDim;
   const convDim = dInner + 2 * d.nGroups * d.ssmStateSize;
   const mambaPerLayer = ((d.convKernel - 1) * convDim + d.mambaHeads * d.mambaHeadDim * d.ssmStateSize) * F32;
-  const kvPerLayer = 2 * contextSize * d.kvHeads * d.headDim * F32;
+  const kvPerLayer = 2 * contextSize * d.kvHeads * d.headDim * (kvCache === 'bf16' ? 2 : F32);
   const mambaStateBytes = layers.mamba * mambaPerLayer;
   const kvCacheBytes = layers.attention * kvPerLayer;
   // The engine's scratch (NemotronH::ensure_scratch): 3 hidden-wide rows, the widest
@@ -100,6 +110,7 @@ export function memoryPlan(d: ModelDims, weightBytes: number, contextSize: numbe
     weightBytes,
     mambaStateBytes,
     kvCacheBytes,
+    kvCacheType: kvCache,
     perSequenceBytes,
     activationBytes,
     totalBytes: weightBytes + perSequenceBytes + activationBytes,

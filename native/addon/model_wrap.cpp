@@ -344,6 +344,7 @@ Napi::Value ModelWrap::memory_plan(const Napi::CallbackInfo& info) {
   o.Set("weightBytes", static_cast<double>(p.weight_bytes));
   o.Set("stateBytesPerSequence", static_cast<double>(p.state_bytes_per_sequence));
   o.Set("kvBytesPerToken", static_cast<double>(p.kv_bytes_per_token));
+  o.Set("kvCacheType", p.kv_dtype == nemotron::DType::BF16 ? "bf16" : "f32");
   o.Set("activationBytes", static_cast<double>(p.activation_bytes));
   o.Set("maxBatchTokens", static_cast<double>(p.max_batch_tokens));
   o.Set("deviceTotalBytes", static_cast<double>(p.device_total_bytes));
@@ -407,6 +408,7 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
     if (o.Get("threads").IsNumber()) opts.threads = o.Get("threads").As<Napi::Number>().Int32Value();
     if (o.Get("maxBatchTokens").IsNumber())
       opts.max_batch_tokens = o.Get("maxBatchTokens").As<Napi::Number>().Int64Value();
+    if (o.Get("kvCache").IsString()) opts.kv_cache = o.Get("kvCache").As<Napi::String>().Utf8Value();
   }
   Napi::Function on_progress = info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
   auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opts, on_progress);

@@ -57,10 +57,13 @@ struct MambaLayerState {
   float* ssm = nullptr;   // [heads, head_dim, state]: S_h, fp32
 };
 
-// Per-sequence KV cache of one attention layer, [capacity, kv_heads*head_dim] each.
+// Per-sequence KV cache of one attention layer, [capacity, kv_heads*head_dim]
+// each, of `dtype` elements: F32, or BF16 (half the memory and the bytes a
+// decode step reads; the reference model's own cache is bf16).
 struct KvLayerState {
-  float* k = nullptr;
-  float* v = nullptr;
+  void* k = nullptr;
+  void* v = nullptr;
+  DType dtype = DType::F32;
   int64_t capacity = 0;
 };
 
@@ -115,6 +118,7 @@ struct AttentionArgs {
   const float* k = nullptr;  // [rows, kv_heads*head_dim] contiguous (new tokens)
   const float* v = nullptr;
   float* out = nullptr;      // [rows, q_heads*head_dim] contiguous
+  DType kv_dtype = DType::F32;  // element type of every span's cache (F32 or BF16)
 };
 
 // ---- sampling where the logits are (engine/sampler.h finishes on the host)

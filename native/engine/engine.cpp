@@ -57,6 +57,12 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
   e->device_ = use_cuda ? "cuda" : "cpu";
   e->threads_ = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
   e->max_batch_tokens_ = std::max<int64_t>(1, opts.max_batch_tokens);
+  if (opts.kv_cache == "f32" || (opts.kv_cache == "auto" && !use_cuda))
+    e->kv_dtype_ = DType::F32;
+  else if (opts.kv_cache == "bf16" || opts.kv_cache == "auto")
+    e->kv_dtype_ = DType::BF16;
+  else
+    fail(ErrorCode::InvalidArgument, "unknown KV cache type '" + opts.kv_cache + "' (expected 'auto', 'f32' or 'bf16')");
   if (use_cuda) {
 #ifdef NEMOTRON_WITH_CUDA
     e->backend_ = make_cuda_backend(0);
@@ -80,7 +86,8 @@ MemoryPlan Engine::memory_plan() const {
   p.device = device_;
   p.weight_bytes = weight_bytes_;
   p.state_bytes_per_sequence = SequenceState::state_bytes(c);
-  p.kv_bytes_per_token = SequenceState::kv_bytes_per_token(c);
+  p.kv_bytes_per_token = SequenceState::kv_bytes_per_token(c, kv_dtype_);
+  p.kv_dtype = kv_dtype_;
   p.max_batch_tokens = max_batch_tokens_;
   p.activation_bytes = NemotronH::scratch_bytes(c, max_batch_tokens_);
   const MemoryInfo m = backend_->memory();
@@ -94,7 +101,7 @@ std::unique_ptr<SequenceState> Engine::create_sequence(int64_t context_size) {
   if (context_size <= 0)
     fail(ErrorCode::InvalidArgument, "contextSize must be a positive number of tokens, got " +
                                          std::to_string(context_size));
-  return std::make_unique<SequenceState>(config_, *backend_, context_size);
+  return std::make_unique<SequenceState>(config_, *backend_, context_size, kv_dtype_);
 }
 
 void Engine::check_tokens(const int32_t* tokens, int64_t n) const {
@@ -208,7 +215,32 @@ void Engine::reset_sequence(SequenceState& seq) {
 namespace {
 // Floats per piece when a state moves between backend memory and a file: 16 MiB
 // of staging, so saving a 9B state (139 MiB) holds the engine lock ~9 short times.
+// (Even, so a piece of a bf16 block starts on a float boundary.)
 constexpr size_t kStatePieceFloats = size_t{4} << 20;
+
+// A state file holds every block as fp32, whatever the caches' type, so a state
+// moves between devices and KV cache types. Elements [off, off+n) of a block:
+float* block_floats(const SequenceState::Block& b, size_t off) {
+  return reinterpret_cast<float*>(static_cast<char*>(b.data) + off * dtype_size(b.dtype));
+}
+size_t floats_holding(size_t n, DType t) { return (n * dtype_size(t) + sizeof(float) - 1) / sizeof(float); }
+
+void block_to_host(Backend& be, const SequenceState::Block& b, size_t off, size_t n, float* dst,
+                   std::vector<uint16_t>& raw) {
+  if (b.dtype == DType::F32) return be.to_host(block_floats(b, off), n, dst);
+  raw.resize(floats_holding(n, b.dtype) * 2);  // whole floats: the backend copies floats
+  be.to_host(block_floats(b, off), floats_holding(n, b.dtype), reinterpret_cast<float*>(raw.data()));
+  convert_to_f32(raw.data(), b.dtype, n, dst);
+}
+
+void block_from_host(Backend& be, const float* src, size_t n, const SequenceState::Block& b, size_t off,
+                     std::vector<uint16_t>& raw) {
+  if (b.dtype == DType::F32) return be.from_host(src, n, block_floats(b, off));
+  raw.assign(floats_holding(n, b.dtype) * 2, 0);
+  for (size_t i = 0; i < n; ++i) raw[i] = f32_to_bf16(src[i]);  // round to nearest even, as the kernels append
+  be.from_host(reinterpret_cast<const float*>(raw.data()), floats_holding(n, b.dtype),
+               block_floats(b, off));
+}
 }  // namespace
 
 uint64_t Engine::save_sequence(SequenceState* seq, int64_t context_size, const std::string& path,
@@ -229,11 +261,12 @@ uint64_t Engine::save_sequence(SequenceState* seq, int64_t context_size, const s
     for (size_t n : SequenceState::block_sizes(config_, info.length)) info.blocks.push_back(n);
   if (blocks.size() != info.blocks.size()) fail(ErrorCode::Internal, "save_sequence: block layout mismatch");
   HostLease staging = lease_host(kStatePieceFloats);
+  std::vector<uint16_t> raw;
   return write_state_file(
       path, info,
       [&](size_t b, size_t off, size_t n, float* dst) {
         std::lock_guard<std::mutex> lock(mu_);
-        backend_->to_host(blocks[b].data + off, n, dst);
+        block_to_host(*backend_, blocks[b], off, n, dst, raw);
       },
       staging.data(), kStatePieceFloats);
 }
@@ -265,10 +298,11 @@ std::unique_ptr<SequenceState> Engine::load_sequence(const std::string& path, in
     if (!zero_state) blocks = seq->blocks();
   }
   HostLease staging = lease_host(kStatePieceFloats);
+  std::vector<uint16_t> raw;
   reader.read_payload(
       [&](size_t b, size_t off, size_t n, const float* src) {
         std::lock_guard<std::mutex> lock(mu_);
-        backend_->from_host(src, n, blocks[b].data + off);
+        block_from_host(*backend_, src, n, blocks[b], off, raw);
       },
       staging.data(), kStatePieceFloats);
   return seq;

@@ -26,6 +26,10 @@ struct EngineOptions {
   // Largest number of tokens one forward pass processes; longer prompts are
   // prefilled in pieces of this size, which bounds activation memory.
   int64_t max_batch_tokens = 512;
+  // Element type of the KV caches: "f32", "bf16" (half the memory, and what the
+  // reference model itself caches), or "auto" = bf16 on CUDA, f32 on the CPU
+  // (the CPU engine is the fp32 reference).
+  std::string kv_cache = "auto";
 };
 
 // stage: "config" | "weights" | "ready"; done/total in bytes for "weights".
@@ -38,7 +42,8 @@ struct MemoryPlan {
   std::string device;
   uint64_t weight_bytes = 0;               // weights (CPU: mapped from the files)
   uint64_t state_bytes_per_sequence = 0;   // conv window + SSM state of every Mamba layer, fp32
-  uint64_t kv_bytes_per_token = 0;         // k + v of every attention layer, fp32
+  uint64_t kv_bytes_per_token = 0;         // k + v of every attention layer, in kv_dtype
+  DType kv_dtype = DType::F32;
   uint64_t activation_bytes = 0;           // scratch of one forward pass of max_batch_tokens rows
   int64_t max_batch_tokens = 0;
   uint64_t device_total_bytes = 0, device_free_bytes = 0;
@@ -72,6 +77,7 @@ class Engine {
   const ModelConfig& config() const { return config_; }
   const std::string& device() const { return device_; }
   int threads() const { return threads_; }
+  DType kv_dtype() const { return kv_dtype_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
 
   // Lock-free (constants + a memory query), so callable while a forward pass runs.
@@ -127,6 +133,7 @@ class Engine {
   ModelConfig config_;
   std::string device_;
   int threads_ = 1;
+  DType kv_dtype_ = DType::F32;
   int64_t max_batch_tokens_ = 512;
   uint64_t weight_bytes_ = 0;
   std::string fingerprint_;

@@ -15,10 +15,12 @@ namespace nemotron {
 
 class SequenceState {
  public:
-  SequenceState(const ModelConfig& config, Backend& backend, int64_t context_size);
+  // kv_dtype: the element type of the KV caches (F32 or BF16).
+  SequenceState(const ModelConfig& config, Backend& backend, int64_t context_size, DType kv_dtype = DType::F32);
 
   int64_t length() const { return length_; }
   int64_t context_size() const { return context_size_; }
+  DType kv_dtype() const { return kv_dtype_; }
   void advance(int64_t n) { length_ += n; }
 
   // State slots by layer index (entries of other layer kinds are empty).
@@ -38,27 +40,29 @@ class SequenceState {
   // so): per Mamba layer its conv window then its SSM state, then per attention
   // layer the k rows then the v rows of the tokens absorbed (not the spare capacity).
   struct Block {
-    float* data;  // backend memory
-    size_t count;
+    void* data;     // backend memory
+    size_t count;   // elements
+    DType dtype;    // F32, or the KV caches' type (a file holds every block as fp32)
   };
   std::vector<Block> blocks();
   // The sizes blocks() has for a sequence of `length` tokens of this model.
   static std::vector<size_t> block_sizes(const ModelConfig& config, int64_t length);
 
   // What every sequence of this model allocates, for the memory plan: the
-  // recurrent state (fixed) and the KV cache per token of capacity (fp32).
+  // recurrent state (fixed, fp32) and the KV cache per token of capacity.
   static uint64_t state_bytes(const ModelConfig& config);
-  static uint64_t kv_bytes_per_token(const ModelConfig& config);
+  static uint64_t kv_bytes_per_token(const ModelConfig& config, DType kv_dtype);
 
  private:
   const ModelConfig& config_;
   Backend& backend_;
   int64_t context_size_;
+  DType kv_dtype_;
   int64_t length_ = 0;
   std::vector<MambaLayerState> mamba_;
   std::vector<KvLayerState> kv_;
   std::vector<FloatBufferPtr> mamba_buffers_;  // conv + ssm per Mamba layer
-  std::vector<FloatBufferPtr> kv_buffers_;     // k + v per attention layer
+  std::vector<FloatBufferPtr> kv_buffers_;     // k + v per attention layer (raw kv_dtype_ elements)
 };
 
 }  // namespace nemotron

@@ -182,6 +182,7 @@ void NemotronH::attention_mixer(const Layer& l, int64_t layer, const float* x, i
   args.k = k;
   args.v = v;
   args.out = aux3_->data();
+  args.kv_dtype = spans.front().kv->dtype;  // one engine, one cache type (backends check every span)
   be_.attention(args, spans);
   be_.linear(args.out, rows, cfg_.q_width(), a.o, a.o_b, out, H);
 }

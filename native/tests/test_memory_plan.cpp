@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "common/error.h"
 #include "engine/engine.h"
 #include "model/nemotron_h.h"
 #include "test_framework.h"
@@ -39,6 +40,35 @@ TEST(memory_plan_matches_real_allocations) {
   // ... and never past the context size, which is what admission reserves.
   seq->reserve(4096);
   CHECK(seq->bytes() == plan.state_bytes_per_sequence + 4096 * plan.kv_bytes_per_token);
+}
+
+TEST(memory_plan_follows_the_kv_cache_type) {
+  // 'auto' is f32 on the CPU; bf16 halves the KV bytes per token (and a sequence's
+  // KV allocation with it); anything else is refused with the choices.
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  EngineOptions opts;
+  opts.device = "cpu";
+  opts.threads = 1;
+  auto f32 = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  CHECK(f32->memory_plan().kv_dtype == DType::F32);
+  opts.kv_cache = "bf16";
+  auto bf16 = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  const MemoryPlan a = f32->memory_plan(), b = bf16->memory_plan();
+  CHECK(b.kv_dtype == DType::BF16);
+  CHECK(b.kv_bytes_per_token * 2 == a.kv_bytes_per_token);
+  CHECK(b.state_bytes_per_sequence == a.state_bytes_per_sequence);  // the SSM state stays fp32
+  auto seq = bf16->create_sequence(2048);
+  seq->reserve(2048);
+  CHECK(seq->bytes() == b.state_bytes_per_sequence + 2048 * b.kv_bytes_per_token);
+  opts.kv_cache = "f16";
+  bool refused = false;
+  try {
+    Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  } catch (const Error& e) {
+    refused = e.code() == ErrorCode::InvalidArgument && std::string(e.what()).find("'auto', 'f32' or 'bf16'") != std::string::npos;
+  }
+  CHECK(refused);
 }
 
 TEST(engine_host_leases_are_reused_and_sized) {

@@ -1,6 +1,8 @@
 // Saved sequence states (engine/state_file.h): a loaded state continues exactly
 // as the saved sequence would, and every damaged or foreign file is refused with
 // an ErrorCode::StateFile error that names the file and the problem.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,10 +24,11 @@ using namespace nemotron;
 
 namespace {
 
-std::unique_ptr<Engine> load_fixture(const std::string& dir) {
+std::unique_ptr<Engine> load_fixture(const std::string& dir, const std::string& kv_cache = "auto") {
   EngineOptions opts;
   opts.device = "cpu";
   opts.threads = 1;
+  opts.kv_cache = kv_cache;
   return Engine::load(dir, opts, nullptr);
 }
 
@@ -137,6 +140,42 @@ TEST(state_file_round_trip_continues_exactly) {
   CHECK(std::memcmp(decode_all(*engine, *bigger, next).data(), want.data(), want.size() * sizeof(float)) == 0);
   CHECK(contains(state_error([&] { engine->load_sequence(path, 100); }, ErrorCode::InvalidArgument),
                  "cannot hold the 160 tokens"));
+}
+
+TEST(state_file_moves_between_kv_cache_types) {
+  // A file holds fp32 whatever the cache type: a bf16 cache widens exactly on
+  // save and an fp32 cache is rounded on load, so bf16 -> file -> f32 engine ->
+  // file -> bf16 engine gives back the same bits, and the sequence continues as
+  // the original does.
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  auto half = load_fixture(base + "/tiny-nemotron-h", "bf16");
+  auto full = load_fixture(base + "/tiny-nemotron-h", "f32");
+  CHECK(half->kv_dtype() == DType::BF16);
+  CHECK(full->kv_dtype() == DType::F32);
+  TempDir dir;
+  const std::vector<int32_t> prompt = prompt_tokens(300), next = {17, 250, 3, 499, 42, 8};
+  std::vector<float> last(static_cast<size_t>(half->config().vocab_size));
+
+  auto seq = half->create_sequence(400);
+  half->prefill(*seq, prompt.data(), static_cast<int64_t>(prompt.size()), false, last.data());
+  const std::string a = dir.path + "/a.state", b = dir.path + "/b.state";
+  half->save_sequence(seq.get(), 400, a, "");
+  auto widened = full->load_sequence(a, 0);
+  CHECK(widened->kv_dtype() == DType::F32);
+  full->save_sequence(widened.get(), 400, b, "");
+  CHECK(read_file(a) == read_file(b));  // the same floats, the same header
+  auto back = half->load_sequence(b, 0);
+  const std::vector<float> want = decode_all(*half, *seq, next);
+  CHECK(std::memcmp(decode_all(*half, *back, next).data(), want.data(), want.size() * sizeof(float)) == 0);
+
+  // The f32 engine continues the widened state close to (not exactly as) the bf16
+  // engine: only the caches' rounding of the new tokens differs.
+  const std::vector<float> other = decode_all(*full, *widened, next);
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, double(std::fabs(other[i] - want[i])));
+  CHECK(worst > 0);
+  CHECK(worst < 0.05);
 }
 
 TEST(state_file_of_a_sequence_that_never_ran_is_the_empty_state) {

@@ -11,6 +11,7 @@ import * as readline from 'node:readline';
 import type { ChatReply, ChatSession } from '../../chat/session';
 import type { ChatMessage } from '../../chat/template';
 import { loadModel, type Model } from '../../model';
+import type { LoadModelOptions } from '../../options';
 import { parseOrExit } from '../args';
 import { CHAT_HELP, parseChatCommand, parseLogitBias } from '../chat-commands';
 import { LineReader } from '../line-reader';
@@ -23,6 +24,7 @@ const spec = {
     model: { kind: 'string', value: 'DIR', help: 'the model directory (required)' },
     device: { kind: 'string', value: 'auto|cpu|cuda', help: 'where to run (default auto)' },
     threads: { kind: 'number', integer: true, min: 1, help: 'CPU threads (default: all cores)' },
+    'kv-cache': { kind: 'string', value: 'auto|f32|bf16', help: 'KV cache type (default auto: bf16 on CUDA, f32 on the CPU)' },
     'context-size': { kind: 'number', integer: true, min: 16, help: 'most tokens the conversation may hold' },
     system: { kind: 'string', value: 'TEXT', help: 'system prompt' },
     'no-think': { kind: 'boolean', help: 'start with reasoning off (/think turns it on)' },
@@ -94,11 +96,17 @@ class ReplyPrinter {
   }
 }
 
-async function loadWithProgress(dir: string, o: { device?: string; threads?: number; contextSize?: number }): Promise<Model> {
+async function loadWithProgress(
+  dir: string,
+  o: { device?: string; threads?: number; kvCache?: string; contextSize?: number },
+): Promise<Model> {
   let bar: ProgressBar | undefined;
-  const device = (o.device ?? 'auto') as 'auto' | 'cpu' | 'cuda';
+  // loadModel validates both (a bad value is an error naming the option).
+  const device = (o.device ?? 'auto') as LoadModelOptions['device'];
+  const kvCache = (o.kvCache ?? 'auto') as LoadModelOptions['kvCache'];
   const model = await loadModel(dir, {
     device,
+    kvCache,
     threads: o.threads,
     contextSize: o.contextSize,
     onProgress: (p) => {
@@ -136,7 +144,12 @@ export async function run(argv: string[]): Promise<number> {
   let chat: ChatSession;
   let sessionReasoning: 'on' | 'off' = o['no-think'] ? 'off' : 'on';
   try {
-    model = await loadWithProgress(path.resolve(o.model), { device: o.device, threads: o.threads, contextSize: o['context-size'] });
+    model = await loadWithProgress(path.resolve(o.model), {
+      device: o.device,
+      threads: o.threads,
+      kvCache: o['kv-cache'],
+      contextSize: o['context-size'],
+    });
     if (o.session && fs.existsSync(o.session)) {
       // The file's system prompt, reasoning and context size are the conversation's own.
       chat = await model.loadChatSession(o.session, { checkpoints: 1 });

@@ -29,8 +29,9 @@ const spec = {
 } as const;
 
 const ESTIMATE_NOTE =
-  'weights and per-sequence state are exact for the CPU engine (fp32 state; KV cache at a full context, it grows as a ' +
-  'sequence lengthens); activations are an estimate; each extra concurrent sequence adds its own state';
+  'weights and per-sequence state are exact for either engine (fp32 recurrent state; KV cache at a full context, ' +
+  'fp32 on the CPU and bf16 on CUDA unless loadModel\'s kvCache says otherwise, it grows as a sequence lengthens); ' +
+  'activations are an estimate; each extra concurrent sequence adds its own state';
 
 interface ModelReport {
   dir: string;
@@ -40,7 +41,10 @@ interface ModelReport {
   parameters: number;
   weightBytes: number;
   weights: WeightSummary;
+  /** On the CPU (fp32 KV cache, the engine's default there). */
   memory: MemoryPlan & { note: string };
+  /** On CUDA (bf16 KV cache, the engine's default there). */
+  cudaMemory: MemoryPlan;
   /** How many sequences of the context the default admission budget admits, per device (see Model.memory). */
   fits: Array<{ where: string; budgetBytes: number; sequences: number }>;
 }
@@ -79,7 +83,8 @@ function modelReport(
   const dims = dimsFromConfig(config);
   const weights = summarizeWeights(dir);
   const ctx = contextSize ?? Math.min(dims.maxPositionEmbeddings, 32768); // the engine's default (lib/model.ts)
-  const plan = memoryPlan(dims, weights.bytes, ctx, maxBatchTokens);
+  const plan = memoryPlan(dims, weights.bytes, ctx, maxBatchTokens, 'f32');
+  const cudaPlan = memoryPlan(dims, weights.bytes, ctx, maxBatchTokens, 'bf16');
   return {
     dir,
     modelType: config.model_type,
@@ -89,9 +94,10 @@ function modelReport(
     weightBytes: weights.bytes,
     weights,
     memory: { ...plan, note: ESTIMATE_NOTE },
+    cudaMemory: cudaPlan,
     fits: [
       capacity('on the CPU', 'cpu', os.totalmem(), os.freemem(), plan),
-      ...gpus.map((g) => capacity(`on gpu ${g.index}`, 'cuda', g.memoryTotalBytes, g.memoryFreeBytes, plan)),
+      ...gpus.map((g) => capacity(`on gpu ${g.index}`, 'cuda', g.memoryTotalBytes, g.memoryFreeBytes, cudaPlan)),
     ],
   };
 }
@@ -109,6 +115,7 @@ function printText(runtime: ReturnType<typeof runtimeReport>['runtime'], gpu: Re
     out.push(`  gpu ${g.index}:     ${g.name}, driver ${g.driver}, compute capability ${g.computeCapability}, ${formatBytes(g.memoryFreeBytes)} free of ${formatBytes(g.memoryTotalBytes)}`);
   if (model) {
     const m = model.memory;
+    const g = model.cudaMemory;
     const dtypes = Object.entries(model.weights.dtypes).map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ');
     out.push(
       '',
@@ -118,13 +125,13 @@ function printText(runtime: ReturnType<typeof runtimeReport>['runtime'], gpu: Re
       `  parameters:  ${model.parameters.toLocaleString('en-US')} (${dtypes})`,
       `  weights:     ${formatBytes(model.weightBytes)} in ${model.weights.files.length} file(s)`,
       '',
-      `memory at context ${m.contextSize.toLocaleString('en-US')} (one sequence; the CPU and CUDA engines allocate alike)`,
-      `  weights              ${formatBytes(m.weightBytes).padStart(10)}`,
-      `  mamba state          ${formatBytes(m.mambaStateBytes).padStart(10)}   conv window + SSM state, fp32`,
-      `  kv cache             ${formatBytes(m.kvCacheBytes).padStart(10)}   at a full context, fp32`,
-      `  activations (est.)   ${formatBytes(m.activationBytes).padStart(10)}   ${m.maxBatchTokens} tokens per forward pass`,
-      `  total (est.)         ${formatBytes(m.totalBytes).padStart(10)}`,
-      `  each extra sequence  ${formatBytes(m.perSequenceBytes).padStart(10)}`,
+      `memory at context ${m.contextSize.toLocaleString('en-US')} (one sequence)      on the CPU     on CUDA`,
+      `  weights              ${formatBytes(m.weightBytes).padStart(10)}  ${formatBytes(g.weightBytes).padStart(10)}`,
+      `  mamba state          ${formatBytes(m.mambaStateBytes).padStart(10)}  ${formatBytes(g.mambaStateBytes).padStart(10)}   conv window + SSM state, fp32`,
+      `  kv cache             ${formatBytes(m.kvCacheBytes).padStart(10)}  ${formatBytes(g.kvCacheBytes).padStart(10)}   at a full context, fp32 on the CPU, bf16 on CUDA (loadModel's kvCache)`,
+      `  activations (est.)   ${formatBytes(m.activationBytes).padStart(10)}  ${formatBytes(g.activationBytes).padStart(10)}   ${m.maxBatchTokens} tokens per forward pass`,
+      `  total (est.)         ${formatBytes(m.totalBytes).padStart(10)}  ${formatBytes(g.totalBytes).padStart(10)}`,
+      `  each extra sequence  ${formatBytes(m.perSequenceBytes).padStart(10)}  ${formatBytes(g.perSequenceBytes).padStart(10)}`,
       ...model.fits.map(
         (f) => `  fits ${f.where.padEnd(15)} ${String(f.sequences).padStart(6)} sequences of this context (admission budget ${formatBytes(f.budgetBytes)})`,
       ),

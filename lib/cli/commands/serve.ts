@@ -25,6 +25,7 @@ const spec = {
     'model-name': { kind: 'string', value: 'NAME', help: 'the model id clients send (default: the directory name)' },
     device: { kind: 'string', value: 'auto|cpu|cuda', help: 'where to run (default auto)' },
     threads: { kind: 'number', integer: true, min: 1, help: 'CPU threads (default: all cores)' },
+    'kv-cache': { kind: 'string', value: 'auto|f32|bf16', help: 'KV cache type (default auto: bf16 on CUDA, f32 on the CPU)' },
     'context-size': { kind: 'number', integer: true, min: 16, help: 'context size per request' },
     'max-queue': { kind: 'number', integer: true, min: 0, help: 'most waiting requests before 429 (default 64)' },
     'max-concurrent': { kind: 'number', integer: true, min: 1, help: 'generations run at once, batched together (default: 8 on the CPU, 128 on a GPU)' },
@@ -46,12 +47,18 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`nemotron serve: --device must be auto, cpu or cuda, got "${device}"`);
     return 2;
   }
+  const kvCache = o['kv-cache'] ?? 'auto';
+  if (kvCache !== 'auto' && kvCache !== 'f32' && kvCache !== 'bf16') {
+    console.error(`nemotron serve: --kv-cache must be auto, f32 or bf16, got "${kvCache}"`);
+    return 2;
+  }
 
   let bar: ProgressBar | undefined;
   const t0 = Date.now();
   const model = await loadModel(o.model, {
     device,
     threads: o.threads,
+    kvCache,
     contextSize: o['context-size'],
     ...((o['prompt-cache'] ?? DEFAULT_PROMPT_CACHE) > 0 ? { promptCache: { maxEntries: o['prompt-cache'] ?? DEFAULT_PROMPT_CACHE } } : {}),
     onProgress: (p) => {

@@ -1,7 +1,8 @@
 // Causal GQA attention over a KV cache (spec §2.4): the CUDA twin of
 // native/backend/cpu/attention.cpp.
 //
-// 1. append_kv_kernel copies every span's new k/v rows to cache rows past..past+n-1.
+// 1. append_kv_kernel copies every span's new k/v rows to cache rows past..past+n-1
+//    (a bf16 cache stores them rounded to nearest even, as the CPU twin does).
 // 2. attn_kernel, FlashAttention-2 style, in fp32 (activations are fp32 and the
 //    scores are computed exactly as the CPU does; tf32 tensor cores would cost
 //    ~1e-3 relative error). One block per (span, kv head, row tile, key split):
@@ -10,10 +11,13 @@
 //    staged in shared memory serves the whole GQA group (5x fewer K/V bytes for
 //    the 9B than a block per query head). Each row has its own causal limit
 //    past+i+1; softmax is online (running max/sum, rescaled accumulators).
+//    K/V tiles are widened to fp32 as they are staged, so a bf16 cache halves
+//    the bytes read (what bounds decode) and changes nothing else.
 // 3. When a call has too few (span, kv head, row tile) blocks to fill the GPU
 //    (decode: one row tile per kv head), the key range is split into chunks
 //    (flash-decoding): each split writes an unnormalised partial (acc, max, sum)
 //    to a workspace and combine_kernel merges them.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -38,9 +42,30 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kThreads = 256;  // a 16 x 16 grid of threads over (rows, columns)
 constexpr int kMaxSplits = 256;
 
+// ---------------------------------------------------------------- cache elements
+
+// A cache holds float or __nv_bfloat16 (AttentionArgs::kv_dtype). Four
+// consecutive values come in one vector load (16 bytes of fp32, 8 of bf16);
+// bf16 widens exactly (it is the top half of an fp32).
+__device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+__device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
+  const uint2 u = __ldg(reinterpret_cast<const uint2*>(p));
+  return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
+                     __uint_as_float(u.y & 0xffff0000u));
+}
+__device__ __forceinline__ float load1(const float* p) { return *p; }
+__device__ __forceinline__ float load1(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void store1(float* p, float x) { *p = x; }
+__device__ __forceinline__ void store1(__nv_bfloat16* p, float x) { *p = __float2bfloat16_rn(x); }
+
+// Bytes a vector load of four cache values needs its address aligned to.
+template <typename KV>
+constexpr uintptr_t kVec4Align = 4 * sizeof(KV) - 1;
+
 // ---------------------------------------------------------------- append
 
 // grid (max_n, nspans): one block copies one new token's k and v rows.
+template <typename KV>
 __global__ void append_kv_kernel(const float* __restrict__ k, const float* __restrict__ v,
                                  const DevSpan* __restrict__ spans, int64_t kvw, bool vec_src) {
   const DevSpan sp = spans[blockIdx.y];
@@ -48,10 +73,12 @@ __global__ void append_kv_kernel(const float* __restrict__ k, const float* __res
   if (i >= sp.n) return;
   const float* ks = k + (sp.row0 + i) * kvw;
   const float* vs = v + (sp.row0 + i) * kvw;
-  float* kd = sp.k + (sp.past + i) * kvw;
-  float* vd = sp.v + (sp.past + i) * kvw;
-  // The cache pointers are only known here; kvw % 4 == 0 is part of vec_src.
-  const bool vec = vec_src && ((reinterpret_cast<uintptr_t>(sp.k) | reinterpret_cast<uintptr_t>(sp.v)) & 15) == 0;
+  KV* kd = static_cast<KV*>(sp.k) + (sp.past + i) * kvw;
+  KV* vd = static_cast<KV*>(sp.v) + (sp.past + i) * kvw;
+  // fp32 caches take float4 stores (kvw % 4 == 0 is part of vec_src; the cache
+  // pointers are only known here); bf16 stores are 2 bytes each, coalesced.
+  const bool vec = sizeof(KV) == 4 && vec_src &&
+                   ((reinterpret_cast<uintptr_t>(sp.k) | reinterpret_cast<uintptr_t>(sp.v)) & 15) == 0;
   if (vec) {
     for (int64_t c = threadIdx.x; c < kvw / 4; c += blockDim.x) {
       reinterpret_cast<float4*>(kd)[c] = reinterpret_cast<const float4*>(ks)[c];
@@ -59,8 +86,8 @@ __global__ void append_kv_kernel(const float* __restrict__ k, const float* __res
     }
   } else {
     for (int64_t c = threadIdx.x; c < kvw; c += blockDim.x) {
-      kd[c] = ks[c];
-      vd[c] = vs[c];
+      store1(kd + c, ks[c]);
+      store1(vd + c, vs[c]);
     }
   }
 }
@@ -102,7 +129,8 @@ struct AttnParams {
 };
 
 // grid: x = row tile (reversed: longest-key tiles start first), y = span*kv_heads + kv head, z = key split.
-template <int HDP, int BM, int BN>
+// KV: the caches' element type.
+template <int HDP, int BM, int BN, typename KV>
 __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
   using T = Tile<HDP, BM, BN>;
   extern __shared__ __align__(16) float smem[];
@@ -160,7 +188,10 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
     }
   }
   // The cache pointers are per span: check their alignment here (uniform per block).
-  const bool vec_kv = p.vec && ((reinterpret_cast<uintptr_t>(sp.k) | reinterpret_cast<uintptr_t>(sp.v)) & 15) == 0;
+  const KV* kc = static_cast<const KV*>(sp.k);
+  const KV* vc = static_cast<const KV*>(sp.v);
+  const bool vec_kv =
+      p.vec && ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & kVec4Align<KV>) == 0;
 
   float m[T::RM], l[T::RM], acc[T::RM][T::CD];
 #pragma unroll
@@ -181,8 +212,8 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
         float4 kk = make_float4(0.f, 0.f, 0.f, 0.f), vv = kk;
         const int64_t key = t0 + j;
         if (key < ke && d < hd) {
-          kk = __ldg(reinterpret_cast<const float4*>(sp.k + key * p.kvw + kvw_off + d));
-          vv = __ldg(reinterpret_cast<const float4*>(sp.v + key * p.kvw + kvw_off + d));
+          kk = load4(kc + key * p.kvw + kvw_off + d);
+          vv = load4(vc + key * p.kvw + kvw_off + d);
         }
         *reinterpret_cast<float4*>(Ks + j * T::QS + d) = kk;
         *reinterpret_cast<float4*>(Vs + j * HDP + d) = vv;
@@ -193,8 +224,8 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
         float kk = 0.f, vv = 0.f;
         const int64_t key = t0 + j;
         if (key < ke && d < hd) {
-          kk = sp.k[key * p.kvw + kvw_off + d];
-          vv = sp.v[key * p.kvw + kvw_off + d];
+          kk = load1(kc + key * p.kvw + kvw_off + d);
+          vv = load1(vc + key * p.kvw + kvw_off + d);
         }
         Ks[j * T::QS + d] = kk;
         Vs[j * HDP + d] = vv;
@@ -384,10 +415,10 @@ DeviceInfo device_info(int dev) {
 }
 
 
-template <int HDP, int BM, int BN>
+template <int HDP, int BM, int BN, typename KV>
 void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
   using T = Tile<HDP, BM, BN>;
-  auto kern = attn_kernel<HDP, BM, BN>;
+  auto kern = attn_kernel<HDP, BM, BN, KV>;
   if (T::SMEM_BYTES > 48 * 1024) {
     // Raising the dynamic shared-memory limit is per device and per kernel; cache it.
     static std::mutex mu;
@@ -408,11 +439,12 @@ void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
 template <int HDP, int BM_SMALL, int BM_LARGE, int BN>
 struct Shape {
   static constexpr int bm_small = BM_SMALL, bm_large = BM_LARGE, bn = BN;
+  template <typename KV>
   static void launch(bool small, const AttnParams& p, dim3 grid, int dev, cudaStream_t st) {
     if (small)
-      launch_attn<HDP, BM_SMALL, BN>(p, grid, dev, st);
+      launch_attn<HDP, BM_SMALL, BN, KV>(p, grid, dev, st);
     else
-      launch_attn<HDP, BM_LARGE, BN>(p, grid, dev, st);
+      launch_attn<HDP, BM_LARGE, BN, KV>(p, grid, dev, st);
   }
 };
 
@@ -452,7 +484,7 @@ AttnPlan plan_attention(const AttentionArgs& a, int nspans, int64_t max_n, int64
 
 // Shared memory per block (fp32): HDP 128: 98 KB (64-row) / 75 KB (16-row);
 // HDP 256 uses 32-key tiles to stay at 97 KB (fits A100's 163 KB too).
-template <typename S>
+template <typename S, typename KV>
 void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
                    int dev, const DeviceInfo& di, float* workspace, size_t workspace_bytes, cudaStream_t stream) {
   const AttnPlan pl = plan_attention<S>(a, nspans, max_n, max_keys, di);
@@ -480,7 +512,7 @@ void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int
             static_cast<unsigned>(pl.nsplits));
 
   if (pl.nsplits == 1) {
-    S::launch(pl.small, p, grid, dev, stream);
+    S::template launch<KV>(pl.small, p, grid, dev, stream);
     return;
   }
   const int64_t rows_ws = pl.nsplits * nspans * max_n * a.q_heads;
@@ -491,7 +523,7 @@ void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int
   if (!ws) cuda::check(cudaMallocFromPoolAsync(&ws, bytes, workspace_pool(dev), stream), "attention workspace");
   p.ws_acc = static_cast<float*>(ws);
   p.ws_ml = p.ws_acc + rows_ws * a.head_dim;
-  S::launch(pl.small, p, grid, dev, stream);
+  S::template launch<KV>(pl.small, p, grid, dev, stream);
   combine_kernel<<<dim3(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)),
                    128, 0, stream>>>(p.ws_acc, p.ws_ml, spans, nspans, static_cast<int>(max_n),
                                      static_cast<int>(a.q_heads), static_cast<int>(a.head_dim), p.qw,
@@ -514,6 +546,8 @@ auto with_shape(const AttentionArgs& a, F&& f) {
 void check_shape(const AttentionArgs& a, int nspans, int64_t max_n) {
   if (a.kv_heads <= 0 || a.q_heads % a.kv_heads != 0 || a.head_dim <= 0 || a.head_dim > 256)
     fail(ErrorCode::Internal, "CUDA attention: unsupported head shape (q_heads % kv_heads, head_dim <= 256)");
+  if (a.kv_dtype != DType::F32 && a.kv_dtype != DType::BF16)
+    fail(ErrorCode::Internal, "CUDA attention: the KV cache must be f32 or bf16");
   if (nspans > 65535 || max_n > 0x7fffffffLL) fail(ErrorCode::Internal, "CUDA attention: too many spans or tokens");
 }
 
@@ -536,36 +570,47 @@ void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t
   check_shape(a, nspans, max_n);
   const int64_t kvw = a.kv_heads * a.head_dim;
   const bool vec_src = kvw % 4 == 0 && ((reinterpret_cast<uintptr_t>(a.k) | reinterpret_cast<uintptr_t>(a.v)) & 15) == 0;
-  append_kv_kernel<<<dim3(static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)), 128, 0, stream>>>(
-      a.k, a.v, spans, kvw, vec_src);
+  const dim3 append_grid(static_cast<unsigned>(max_n), static_cast<unsigned>(nspans));
+  if (a.kv_dtype == DType::BF16)
+    append_kv_kernel<__nv_bfloat16><<<append_grid, 128, 0, stream>>>(a.k, a.v, spans, kvw, vec_src);
+  else
+    append_kv_kernel<float><<<append_grid, 128, 0, stream>>>(a.k, a.v, spans, kvw, vec_src);
   cuda::check(cudaGetLastError(), "attention: append kv launch");
 
   int dev = 0;
   cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
   const DeviceInfo di = device_info(dev);
   with_shape(a, [&](auto shape) {
-    run_attention<decltype(shape)>(a, spans, nspans, max_n, max_keys, dev, di, workspace, workspace_bytes, stream);
+    if (a.kv_dtype == DType::BF16)
+      run_attention<decltype(shape), __nv_bfloat16>(a, spans, nspans, max_n, max_keys, dev, di, workspace,
+                                                    workspace_bytes, stream);
+    else
+      run_attention<decltype(shape), float>(a, spans, nspans, max_n, max_keys, dev, di, workspace, workspace_bytes,
+                                            stream);
   });
 }
 
 // ---------------------------------------------------------------- benchmark hook
 
 namespace {
-__global__ void fill_kernel(float* x, int64_t n, uint32_t seed, float amp) {
+template <typename T>
+__global__ void fill_kernel(T* x, int64_t n, uint32_t seed, float amp) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
     h ^= h >> 15;
     h *= 2246822519u;
     h ^= h >> 13;
-    x[i] = amp * (static_cast<float>(h >> 8) * (1.0f / 8388608.0f) - 1.0f);  // [-amp, amp)
+    store1(x + i, amp * (static_cast<float>(h >> 8) * (1.0f / 8388608.0f) - 1.0f));  // [-amp, amp)
   }
 }
 }  // namespace
 
-double cuda_attention_time_ms(int64_t q_len, int64_t past, int iters) {
+double cuda_attention_time_ms(int64_t q_len, int64_t past, DType kv_dtype, int iters) {
   const int64_t qh = 40, kvh = 8, hd = 128, qw = qh * hd, kvw = kvh * hd, cap = past + q_len;
-  float *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr, *kc = nullptr, *vc = nullptr;
+  const size_t esize = dtype_size(kv_dtype);
+  float *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr;
+  void *kc = nullptr, *vc = nullptr;
   DevSpan* dspan = nullptr;
   cudaStream_t st = nullptr;
   cudaEvent_t e0 = nullptr, e1 = nullptr;
@@ -580,17 +625,22 @@ double cuda_attention_time_ms(int64_t q_len, int64_t past, int iters) {
     cuda::check(cudaMalloc(&k, sizeof(float) * q_len * kvw), "attention: malloc k");
     cuda::check(cudaMalloc(&v, sizeof(float) * q_len * kvw), "attention: malloc v");
     cuda::check(cudaMalloc(&out, sizeof(float) * q_len * qw), "attention: malloc out");
-    cuda::check(cudaMalloc(&kc, sizeof(float) * cap * kvw), "attention: malloc k cache");
-    cuda::check(cudaMalloc(&vc, sizeof(float) * cap * kvw), "attention: malloc v cache");
+    cuda::check(cudaMalloc(&kc, esize * cap * kvw), "attention: malloc k cache");
+    cuda::check(cudaMalloc(&vc, esize * cap * kvw), "attention: malloc v cache");
     cuda::check(cudaMalloc(&dspan, sizeof(DevSpan)), "attention: malloc span");
     cuda::check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "attention: stream");
     cuda::check(cudaEventCreate(&e0), "attention: event");
     cuda::check(cudaEventCreate(&e1), "attention: event");
-    fill_kernel<<<1024, 256, 0, st>>>(q, q_len * qw, 1, 2.f);
-    fill_kernel<<<1024, 256, 0, st>>>(k, q_len * kvw, 2, 1.f);
-    fill_kernel<<<1024, 256, 0, st>>>(v, q_len * kvw, 3, 1.f);
-    fill_kernel<<<1024, 256, 0, st>>>(kc, cap * kvw, 4, 1.f);
-    fill_kernel<<<1024, 256, 0, st>>>(vc, cap * kvw, 5, 1.f);
+    fill_kernel<float><<<1024, 256, 0, st>>>(q, q_len * qw, 1, 2.f);
+    fill_kernel<float><<<1024, 256, 0, st>>>(k, q_len * kvw, 2, 1.f);
+    fill_kernel<float><<<1024, 256, 0, st>>>(v, q_len * kvw, 3, 1.f);
+    if (kv_dtype == DType::BF16) {
+      fill_kernel<__nv_bfloat16><<<1024, 256, 0, st>>>(static_cast<__nv_bfloat16*>(kc), cap * kvw, 4, 1.f);
+      fill_kernel<__nv_bfloat16><<<1024, 256, 0, st>>>(static_cast<__nv_bfloat16*>(vc), cap * kvw, 5, 1.f);
+    } else {
+      fill_kernel<float><<<1024, 256, 0, st>>>(static_cast<float*>(kc), cap * kvw, 4, 1.f);
+      fill_kernel<float><<<1024, 256, 0, st>>>(static_cast<float*>(vc), cap * kvw, 5, 1.f);
+    }
     cuda::check(cudaGetLastError(), "attention: fill");
     DevSpan hs{0, q_len, past, nullptr, nullptr, kc, vc, cap};
     cuda::check(cudaMemcpyAsync(dspan, &hs, sizeof(hs), cudaMemcpyHostToDevice, st), "attention: copy span");
@@ -603,6 +653,7 @@ double cuda_attention_time_ms(int64_t q_len, int64_t past, int iters) {
     a.k = k;
     a.v = v;
     a.out = out;
+    a.kv_dtype = kv_dtype;
     // Re-appending the same rows each call is idempotent, so every call sees the same state.
     for (int i = 0; i < 3; ++i) attention(a, dspan, 1, q_len, cap, st);
     cuda::check(cudaEventRecord(e0, st), "attention: record");

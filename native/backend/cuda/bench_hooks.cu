@@ -262,7 +262,7 @@ double cuda_ssm_decode_time_ms(int64_t seqs, int iters) {
   });
 }
 
-double cuda_attention_decode_time_ms(int64_t seqs, int64_t context, int iters) {
+double cuda_attention_decode_time_ms(int64_t seqs, int64_t context, DType kv_dtype, int iters) {
   require_positive("cuda_attention_decode_time_ms", seqs, context, iters);
   if (seqs > 65535 / kShape9B.kv_heads)
     fail(ErrorCode::InvalidArgument, "cuda_attention_decode_time_ms: too many sequences for one launch");
@@ -272,17 +272,19 @@ double cuda_attention_decode_time_ms(int64_t seqs, int64_t context, int iters) {
   // One copy: q and out [seqs, qw], new k and v [seqs, kvw], and every sequence's
   // K and V caches [cap, kvw] (the new token is appended at row `context`).
   const int64_t qn = pad64(seqs * qw), kn = pad64(seqs * kvw), cn = pad64(seqs * cap * kvw);
-  const int64_t slots = h.slots((2 * qn + 2 * kn + 2 * cn) * 4);
+  const int64_t esize = static_cast<int64_t>(dtype_size(kv_dtype));
+  const int64_t slots = h.slots((2 * qn + 2 * kn) * 4 + 2 * cn * esize);
   float* q = h.uniform(slots * qn, -2, 2);
   float* out = static_cast<float*>(h.alloc(static_cast<size_t>(slots * qn) * 4));
   float* k = h.uniform(slots * kn, -1, 1);
   float* v = h.uniform(slots * kn, -1, 1);
-  float* kc = h.uniform(slots * cn, -1, 1);
-  float* vc = h.uniform(slots * cn, -1, 1);
+  const bool bf16 = kv_dtype == DType::BF16;
+  char* kc = bf16 ? reinterpret_cast<char*>(h.bf16(slots * cn, 1)) : reinterpret_cast<char*>(h.uniform(slots * cn, -1, 1));
+  char* vc = bf16 ? reinterpret_cast<char*>(h.bf16(slots * cn, 1)) : reinterpret_cast<char*>(h.uniform(slots * cn, -1, 1));
   std::vector<DevSpan> hs(static_cast<size_t>(slots * seqs));
   for (int64_t c = 0; c < slots; ++c)
     for (int64_t b = 0; b < seqs; ++b) {
-      const int64_t off = c * cn + b * cap * kvw;
+      const int64_t off = (c * cn + b * cap * kvw) * esize;
       hs[c * seqs + b] = DevSpan{b, 1, context, nullptr, nullptr, kc + off, vc + off, cap};
     }
   DevSpan* spans = h.spans(hs);
@@ -291,6 +293,7 @@ double cuda_attention_decode_time_ms(int64_t seqs, int64_t context, int iters) {
   a.kv_heads = s.kv_heads;
   a.head_dim = s.head_dim;
   a.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  a.kv_dtype = kv_dtype;
   // Re-appending the same row each call is idempotent, so every call sees the same state.
   return h.time(iters, [&](int i) {
     const int64_t c = i % slots;

@@ -14,6 +14,8 @@
 #pragma once
 #include <cstdint>
 
+#include "common/dtype.h"
+
 namespace nemotron {
 namespace cuda {
 
@@ -49,8 +51,8 @@ double cuda_conv1d_time_ms(int64_t seqs, int64_t tokens, int iters);
 double cuda_ssm_decode_time_ms(int64_t seqs, int iters);
 
 // Attention decode: `seqs` sequences of one new token each after `context` cached
-// tokens (fp32 KV caches of their own), cache append included.
-double cuda_attention_decode_time_ms(int64_t seqs, int64_t context, int iters);
+// tokens (KV caches of their own, of kv_dtype: F32 or BF16), cache append included.
+double cuda_attention_decode_time_ms(int64_t seqs, int64_t context, DType kv_dtype, int iters);
 
 // gated_rms_norm over `rows` rows of d_inner (group norm_group), z contiguous.
 double cuda_gated_rms_norm_time_ms(int64_t rows, int iters);

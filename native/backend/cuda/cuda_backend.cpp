@@ -316,6 +316,8 @@ class CudaBackend final : public Backend {
     if (own) own->end();
   }
   void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) override {
+    for (const SeqSpan& sp : spans)
+      if (sp.kv->dtype != a.kv_dtype) fail(ErrorCode::Internal, "attention: a span's KV cache type differs from the call's");
     std::optional<PassScope> own;
     own_pass_unless_in_one(own);
     const StagedSpans st = stage_spans(spans);

@@ -19,8 +19,8 @@ struct DevSpan {
   int64_t row0, n, past;
   float* conv;          // [K-1, conv_dim] (Mamba layers)
   float* ssm;           // [heads, head_dim, state] (Mamba layers)
-  float* k;             // [capacity, kv_heads*head_dim] (attention layers)
-  float* v;
+  void* k;              // [capacity, kv_heads*head_dim] (attention layers), AttentionArgs::kv_dtype
+  void* v;
   int64_t kv_capacity;
 };
 

@@ -47,8 +47,8 @@ Signature& Signature::operator<<(const GatedNormArgs& a) {
   return *this << a.y << a.z << a.ldz << a.dim << a.group_size << a.weight << a.eps << a.out;
 }
 Signature& Signature::operator<<(const AttentionArgs& a) {
-  static_assert(sizeof(AttentionArgs) == 64, "AttentionArgs changed: update its signature");
-  return *this << a.q_heads << a.kv_heads << a.head_dim << a.scale << a.q << a.k << a.v << a.out;
+  static_assert(sizeof(AttentionArgs) == 72, "AttentionArgs changed: update its signature");
+  return *this << a.q_heads << a.kv_heads << a.head_dim << a.scale << a.q << a.k << a.v << a.out << a.kv_dtype;
 }
 
 PassRecorder::PassRecorder(cudaStream_t stream) : stream_(stream), graphs_on_(graphs_enabled_by_env()) {}

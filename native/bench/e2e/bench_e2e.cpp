@@ -137,6 +137,7 @@ int run(int argc, char** argv) {
     eo.device = info.device;
     eo.threads = o.threads;
     eo.max_batch_tokens = o.max_batch_tokens;
+    eo.kv_cache = o.kv_cache;
     TenthsPrinter tenths("loading weights:");
     const double t0 = now_s();
     engine = Engine::load(info.model_dir, eo, [&](const std::string& stage, uint64_t done, uint64_t total) {

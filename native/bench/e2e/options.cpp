@@ -24,6 +24,7 @@ void usage(FILE* f) {
                "  --dir DIR          where the random checkpoint is written / reused\n"
                "                     (default /tmp/nemotron-random-<preset>)\n"
                "  --device auto|cpu|cuda   (auto: CUDA when usable)\n"
+               "  --kv-cache auto|f32|bf16 KV cache type (auto: bf16 on CUDA, f32 on the CPU)\n"
                "  --prefill L1,L2,..        prompt lengths (GPU default 1024,8192,32768; CPU 128,512)\n"
                "  --decode-context C1,..    contexts for batch-1 decode (GPU 1024,32768; CPU 128)\n"
                "  --streams N1,N2,..        concurrent streams (GPU 1,8,32,64,128; CPU 1,4,16)\n"
@@ -97,7 +98,8 @@ bool parse_options(int argc, char** argv, BenchOptions* o, int* exit_code) {
                                           "--device",         "--prefill",        "--decode-context",
                                           "--streams",        "--decode-steps",   "--warmup-steps",
                                           "--stream-prompt",  "--max-batch-tokens", "--threads",
-                                          "--seed",           "--json",           "--temperature"};
+                                          "--seed",           "--json",           "--temperature",
+                                          "--kv-cache"};
     bool known = false;
     for (const char* k : kValued) known = known || a == k;
     if (!known) return bad("unknown option " + a);
@@ -116,6 +118,10 @@ bool parse_options(int argc, char** argv, BenchOptions* o, int* exit_code) {
       o->device = v;
       if (o->device != "auto" && o->device != "cpu" && o->device != "cuda")
         return bad("--device must be auto, cpu or cuda");
+    } else if (a == "--kv-cache") {
+      o->kv_cache = v;
+      if (o->kv_cache != "auto" && o->kv_cache != "f32" && o->kv_cache != "bf16")
+        return bad("--kv-cache must be auto, f32 or bf16");
     } else if (a == "--prefill") {
       if (!parse_list(v, 1, kMaxLen, &o->prefill)) return bad("--prefill expects positive lengths like 1024,8192");
     } else if (a == "--decode-context") {

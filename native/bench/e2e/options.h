@@ -14,6 +14,7 @@ struct BenchOptions {
   std::string model_dir;  // --model: benchmark this checkpoint instead of a random one
   std::string dir;        // --dir: where the random checkpoint lives ("" = /tmp/nemotron-random-<preset>)
   std::string device = "auto";
+  std::string kv_cache = "auto";  // the engine's KV cache type (auto: bf16 on CUDA, f32 on the CPU)
   std::vector<int64_t> prefill, decode_context, streams;  // empty = device default
   int decode_steps = 0;                                   // 0 = device default
   int warmup_steps = 2;

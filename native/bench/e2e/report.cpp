@@ -98,9 +98,9 @@ JsonOut print_summary(const RunInfo& info, const Engine& engine, const MemoryTra
     std::printf("  peak resident memory (VmHWM, includes the mapped weight pages): %s\n",
                 gib(memory.peak_bytes()).c_str());
   }
-  std::printf("  plan: weights %s, state %s per sequence, KV %s per token, activations %s (%lld-token passes)\n",
+  std::printf("  plan: weights %s, state %s per sequence, KV %s per token (%s), activations %s (%lld-token passes)\n",
               gib(plan.weight_bytes).c_str(), mb(plan.state_bytes_per_sequence).c_str(),
-              kb(plan.kv_bytes_per_token).c_str(), gib(plan.activation_bytes).c_str(),
+              kb(plan.kv_bytes_per_token).c_str(), dtype_name(plan.kv_dtype), gib(plan.activation_bytes).c_str(),
               static_cast<long long>(plan.max_batch_tokens));
 
   const bool reference = info.device == "cuda" && is_nano_9b_shape(engine.config());
@@ -209,6 +209,7 @@ JsonOut build_report(const RunInfo& info, const BenchOptions& o, const Engine& e
   mp.num("weight_bytes", static_cast<double>(plan.weight_bytes));
   mp.num("state_bytes_per_sequence", static_cast<double>(plan.state_bytes_per_sequence));
   mp.num("kv_bytes_per_token", static_cast<double>(plan.kv_bytes_per_token));
+  mp.str("kv_cache", plan.kv_dtype == DType::BF16 ? "bf16" : "f32");
   mp.num("activation_bytes", static_cast<double>(plan.activation_bytes));
   doc.put("memory_plan", mp);
 

@@ -52,27 +52,36 @@ std::vector<Case> make_cases(bool quick) {
       add(std::move(c));
     }
 
-  // ---- attention (40 q heads, 8 kv heads, head_dim 128; fp32 activations and KV cache)
+  // ---- attention (40 q heads, 8 kv heads, head_dim 128; fp32 activations; the
+  // KV cache bf16 as the engine keeps it on CUDA, plus f32 rows for comparison)
   for (int64_t t : quick ? std::vector<int64_t>{1024, 8192} : std::vector<int64_t>{1024, 8192, 32768}) {
     Case c;
-    c.group = "attention prefill (causal, one sequence, no past)";
+    c.group = "attention prefill (causal, one sequence, no past; bf16 KV cache)";
     c.name = "attn.prefill.T" + n(t);
     c.shape = "T=" + k(t) + " heads 40/8 d=128";
-    c.cost = cost::attention_prefill(t);
-    c.run = [t](int iters) { return cuda::cuda_attention_time_ms(t, 0, iters); };
+    c.cost = cost::attention_prefill(t, cost::BF16);
+    c.run = [t](int iters) { return cuda::cuda_attention_time_ms(t, 0, DType::BF16, iters); };
     c.target = t == 8192 ? Target::AttnOfSdpa : Target::None;
     add(std::move(c));
   }
+  struct DecodeCase {
+    int64_t context, seqs;
+    DType kv;
+  };
+  std::vector<DecodeCase> decode;
   for (int64_t l : quick ? std::vector<int64_t>{1024, 32768} : std::vector<int64_t>{1024, 32768, 131072})
-    for (int64_t b : {int64_t(1), int64_t(64)}) {
-      Case c;
-      c.group = "attention decode (one new token per sequence, KV cache read)";
-      c.name = "attn.decode.B" + n(b) + ".L" + n(l);
-      c.shape = "B=" + n(b) + " context " + k(l);
-      c.cost = cost::attention_decode(b, l);
-      c.run = [b, l](int iters) { return cuda::cuda_attention_decode_time_ms(b, l, iters); };
-      add(std::move(c));
-    }
+    for (int64_t b : {int64_t(1), int64_t(64)}) decode.push_back({l, b, DType::BF16});
+  decode.push_back({32768, 1, DType::F32});  // what halving the cache buys
+  for (const DecodeCase& d : decode) {
+    const bool f32 = d.kv == DType::F32;
+    Case c;
+    c.group = "attention decode (one new token per sequence, KV cache read)";
+    c.name = "attn.decode.B" + n(d.seqs) + ".L" + n(d.context) + (f32 ? ".f32kv" : "");
+    c.shape = "B=" + n(d.seqs) + " context " + k(d.context) + (f32 ? " f32 KV" : " bf16 KV");
+    c.cost = cost::attention_decode(d.seqs, d.context, f32 ? cost::F32 : cost::BF16);
+    c.run = [d](int iters) { return cuda::cuda_attention_decode_time_ms(d.seqs, d.context, d.kv, iters); };
+    add(std::move(c));
+  }
 
   // ---- Mamba2 (128 heads x 80, 8 groups, state 128; conv_dim 12288, kernel 4)
   for (int64_t t : quick ? std::vector<int64_t>{1024} : std::vector<int64_t>{1024, 8192}) {

@@ -7,9 +7,9 @@
 // Conventions:
 //   FLOPs: 2 per multiply-add.
 //   bytes: bytes read + bytes written, each tensor once (the same convention as
-//          the copy yardstick: a copy of N bytes counts 2N). Activations,
-//          states and KV caches are fp32 (4 bytes) in this engine; weights bf16
-//          (2 bytes); ids int32. Small per-layer vectors (norm weights, conv
+//          the copy yardstick: a copy of N bytes counts 2N). Activations and
+//          states are fp32 (4 bytes) in this engine; weights bf16 (2 bytes);
+//          KV caches bf16 on CUDA by default (f32 when asked: `kv` below); ids int32. Small per-layer vectors (norm weights, conv
 //          weights and bias, A/D/dt_bias) are counted once per call.
 #pragma once
 #include <cstdint>
@@ -48,10 +48,11 @@ inline Cost linear(int64_t M, int64_t N, int64_t K) {
 // (the diagonal counted as half too: the convention FlashAttention and torch
 // benchmarks use), so FLOPs = 4*T*T*heads*head_dim / 2.
 // Bytes: read q, k, v; write out and the k/v cache rows.
-inline Cost attention_prefill(int64_t T) {
+// kv: bytes per cached value (BF16 or F32).
+inline Cost attention_prefill(int64_t T, double kv) {
   const double t = double(T), hd = double(S.head_dim), qw = double(S.q_width()), kvw = double(S.kv_width());
   return {4.0 * t * t * double(S.q_heads) * hd / 2.0, FlopKind::TensorBf16,
-          F32 * t * (qw + 2 * kvw /*q, new k, v*/ + qw + 2 * kvw /*out, cache append*/)};
+          F32 * t * (qw + 2 * kvw /*q, new k, v*/ + qw /*out*/) + kv * t * 2 * kvw /*cache append*/};
 }
 
 // B sequences decode one token each after L cached: every query head reads
@@ -59,10 +60,10 @@ inline Cost attention_prefill(int64_t T) {
 // bound (~1 FLOP per byte), so only the bytes set the bound.
 // Bytes per sequence: the L cached K and V rows, q, the new k and v (read, and
 // written to the cache), out.
-inline Cost attention_decode(int64_t B, int64_t L) {
+inline Cost attention_decode(int64_t B, int64_t L, double kv) {
   const double b = double(B), l = double(L), qw = double(S.q_width()), kvw = double(S.kv_width());
   return {b * 4.0 * (l + 1) * double(S.q_heads) * double(S.head_dim), FlopKind::TensorBf16,
-          b * F32 * (2 * l * kvw + qw + 2 * kvw + 2 * kvw + qw)};
+          b * (kv * (2 * l * kvw + 2 * kvw) + F32 * (qw + 2 * kvw + qw))};
 }
 
 // Elements of one sequence's SSM state [heads, head_dim, state].

@@ -1,5 +1,6 @@
 // cuda::attention against its CPU twin cpu_attention (same fp32 math) on host
-// copies: output and the KV caches after the call. Skips without a CUDA device.
+// copies: output and the KV caches after the call, for fp32 and bf16 caches.
+// Skips without a CUDA device. Cases: native/tests/attention_cases.h.
 //
 // Tolerance: max |gpu - cpu| / (1 + |cpu|) <= 1e-4. Both sides are fp32 but sum in
 // different orders (CPU: AVX2 dot + sequential softmax sums; GPU: 4-wide fma chains,
@@ -8,7 +9,9 @@
 // combination of V rows with |v| <= 1, so these differences stay ~sqrt(keys)*eps
 // (~2e-5 at 70k keys) plus ~|score|*eps from the exponent; an indexing error (wrong
 // row, head, mask or split boundary) moves outputs by far more with these inputs.
-// The caches must match bit for bit (a plain copy), including untouched rows.
+// A bf16 cache holds the same rounded values on both sides (both round to nearest
+// even on append), so the tolerance is the same. The caches must match bit for bit,
+// including untouched rows.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "../attention_cases.h"
 #include "../test_framework.h"
 #include "cuda_test_util.h"
 #include "backend/cpu/cpu_ops.h"
@@ -29,8 +33,6 @@ using namespace nemotron;
 using namespace nemotron_test;
 
 namespace {
-
-
 
 template <typename T>
 struct DevBuf {
@@ -48,27 +50,7 @@ struct DevBuf {
   }
 };
 
-// splitmix64: fast enough for the 70k-row caches (mt19937 would take seconds).
-void fill(float* v, size_t n, uint64_t seed, float lo, float hi) {
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    v[i] = lo + (hi - lo) * static_cast<float>((z >> 40) * (1.0 / 16777216.0));
-  }
-}
-
-struct Shape {
-  int64_t qh, kvh, hd;
-};
-struct SpanSpec {
-  int64_t n, past;
-};
-
-constexpr float kSentinel = -777.0f;  // cache rows past past+n must stay untouched
-constexpr int64_t kSlack = 2;
+using Shape = AttnShape;
 
 ThreadPool& pool() {
   static ThreadPool p(ThreadPool::default_threads());
@@ -76,85 +58,33 @@ ThreadPool& pool() {
 }
 
 // One cuda::attention call over `specs` vs cpu_attention on the same inputs.
-// q is drawn from [-qamp, qamp]: larger values make the softmax peaked, so a
-// missed or extra key shows in the output even over tens of thousands of keys.
-void run_case(Shape s, const std::vector<SpanSpec>& specs, uint64_t seed, float qamp = 2.0f) {
-  std::ostringstream label;
-  label << "q" << s.qh << "/kv" << s.kvh << "/hd" << s.hd << " spans";
-  for (auto& sp : specs) label << " (n " << sp.n << ", past " << sp.past << ")";
-
-  const int64_t qw = s.qh * s.hd, kvw = s.kvh * s.hd;
-  int64_t rows = 0, max_n = 0, max_keys = 0;
-  for (auto& sp : specs) {
-    rows += sp.n;
-    max_n = std::max(max_n, sp.n);
-    max_keys = std::max(max_keys, sp.past + sp.n);
-  }
-  std::vector<float> q(rows * qw), k(rows * kvw), v(rows * kvw);
-  fill(q.data(), q.size(), seed, -qamp, qamp);
-  fill(k.data(), k.size(), seed + 1, -1, 1);
-  fill(v.data(), v.size(), seed + 2, -1, 1);
-
+void run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint64_t seed, float qamp = 2.0f,
+              DType kv = DType::F32) {
+  const AttentionCase c = make_attention_case(pool(), s, specs, kv, seed, qamp);
+  const std::string label = c.label();
   const size_t ns = specs.size();
-  std::vector<std::vector<float>> kc(ns), vc(ns);
-  std::vector<KvLayerState> kv_cpu(ns);
-  std::vector<SeqSpan> spans_cpu(ns);
-  int64_t row0 = 0;
-  for (size_t i = 0; i < ns; ++i) {
-    const int64_t cap = specs[i].past + specs[i].n + kSlack;
-    kc[i].assign(cap * kvw, kSentinel);
-    vc[i].assign(cap * kvw, kSentinel);
-    fill(kc[i].data(), specs[i].past * kvw, seed + 10 + 2 * i, -1, 1);
-    fill(vc[i].data(), specs[i].past * kvw, seed + 11 + 2 * i, -1, 1);
-    spans_cpu[i].row0 = row0;
-    spans_cpu[i].n = specs[i].n;
-    spans_cpu[i].past = specs[i].past;
-    row0 += specs[i].n;
-  }
 
-  // Device copies first (the CPU call updates its caches in place).
-  DevBuf<float> dq(q.size()), dk(k.size()), dv(v.size()), dout(rows * qw);
-  dq.upload(q);
-  dk.upload(k);
-  dv.upload(v);
+  DevBuf<float> dq(c.q.size()), dk(c.k.size()), dv(c.v.size()), dout(c.rows * c.qw);
+  dq.upload(c.q);
+  dk.upload(c.k);
+  dv.upload(c.v);
   CU(cudaMemset(dout.p, 0xff, sizeof(float) * dout.n));  // NaN: unwritten outputs fail
-  std::vector<std::unique_ptr<DevBuf<float>>> dkc, dvc;
+  std::vector<std::unique_ptr<DevBuf<uint8_t>>> dkc, dvc;
   std::vector<cuda::DevSpan> hspans(ns);
   for (size_t i = 0; i < ns; ++i) {
-    dkc.emplace_back(new DevBuf<float>(kc[i].size()));
-    dvc.emplace_back(new DevBuf<float>(vc[i].size()));
-    dkc[i]->upload(kc[i]);
-    dvc[i]->upload(vc[i]);
-    hspans[i] = cuda::DevSpan{spans_cpu[i].row0, specs[i].n, specs[i].past, nullptr, nullptr,
-                              dkc[i]->p,         dvc[i]->p,  specs[i].past + specs[i].n + kSlack};
+    dkc.emplace_back(new DevBuf<uint8_t>(c.cache_bytes(i)));
+    dvc.emplace_back(new DevBuf<uint8_t>(c.cache_bytes(i)));
+    dkc[i]->upload(c.kc[i]);
+    dvc[i]->upload(c.vc[i]);
+    hspans[i] = cuda::DevSpan{c.row0[i], specs[i].n, specs[i].past, nullptr, nullptr,
+                              dkc[i]->p, dvc[i]->p,  c.capacity(i)};
   }
   DevBuf<cuda::DevSpan> dspans(ns);
   dspans.upload(hspans);
 
-  AttentionArgs ga;
-  ga.q_heads = s.qh;
-  ga.kv_heads = s.kvh;
-  ga.head_dim = s.hd;
-  ga.scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
-  ga.q = dq.p;
-  ga.k = dk.p;
-  ga.v = dv.p;
-  ga.out = dout.p;
-  cuda::attention(ga, dspans.p, static_cast<int>(ns), max_n, max_keys, nullptr);
+  cuda::attention(c.args(dq.p, dk.p, dv.p, dout.p), dspans.p, static_cast<int>(ns), c.max_n, c.max_keys, nullptr);
   CU(cudaGetLastError());
   CU(cudaDeviceSynchronize());
-
-  std::vector<float> out_ref(rows * qw, 0.f);
-  for (size_t i = 0; i < ns; ++i) {
-    kv_cpu[i] = KvLayerState{kc[i].data(), vc[i].data(), specs[i].past + specs[i].n + kSlack};
-    spans_cpu[i].kv = &kv_cpu[i];
-  }
-  AttentionArgs ca = ga;
-  ca.q = q.data();
-  ca.k = k.data();
-  ca.v = v.data();
-  ca.out = out_ref.data();
-  cpu_attention(pool(), ca, spans_cpu);
 
   const std::vector<float> out = dout.download();
   double worst = 0;
@@ -164,21 +94,18 @@ void run_case(Shape s, const std::vector<SpanSpec>& specs, uint64_t seed, float 
       ++nonfinite;
       continue;
     }
-    const double e = std::fabs(double(out[i]) - out_ref[i]) / (1.0 + std::fabs(double(out_ref[i])));
+    const double e = std::fabs(double(out[i]) - c.want[i]) / (1.0 + std::fabs(double(c.want[i])));
     if (e > worst) worst = e, worst_i = i;
   }
   if (nonfinite || !(worst <= 1e-4)) {
     std::ostringstream m;
-    m << label.str() << ": " << nonfinite << " non-finite outputs, max rel err " << worst << " at row "
-      << worst_i / qw << " head " << (worst_i % qw) / s.hd << " dim " << worst_i % s.hd;
+    m << label << ": " << nonfinite << " non-finite outputs, max rel err " << worst << " at row "
+      << worst_i / c.qw << " head " << (worst_i % c.qw) / s.hd << " dim " << worst_i % s.hd;
     record_failure(__FILE__, __LINE__, m.str());
   }
-  for (size_t i = 0; i < ns; ++i) {
-    const std::vector<float> gk = dkc[i]->download(), gv = dvc[i]->download();
-    if (std::memcmp(gk.data(), kc[i].data(), sizeof(float) * gk.size()) != 0 ||
-        std::memcmp(gv.data(), vc[i].data(), sizeof(float) * gv.size()) != 0)
-      record_failure(__FILE__, __LINE__, label.str() + ": KV cache of span " + std::to_string(i) + " differs");
-  }
+  for (size_t i = 0; i < ns; ++i)
+    if (dkc[i]->download() != c.want_kc[i] || dvc[i]->download() != c.want_vc[i])
+      record_failure(__FILE__, __LINE__, label + ": KV cache of span " + std::to_string(i) + " differs");
 }
 
 const Shape k9B{40, 8, 128};
@@ -204,6 +131,16 @@ TEST(cuda_attention_9b_decode) {
   run_case(k9B, {{1, 70000}}, 204, 8.0f);
 }
 
+TEST(cuda_attention_9b_bf16_cache) {
+  // The engine's cache type on CUDA: the same cases over bf16 caches.
+  if (!cuda_device_or_skip()) return;
+  run_case(k9B, {{130, 300}}, 251, 2.0f, DType::BF16);
+  run_case(k9B, {{1000, 1500}}, 252, 2.0f, DType::BF16);
+  run_case(k9B, {{1, 4096}, {1, 17}, {1, 0}, {1, 1000}, {1, 64}, {1, 63}}, 253, 2.0f, DType::BF16);
+  run_case(k9B, {{1, 70000}}, 254, 8.0f, DType::BF16);
+  run_case(k9B, {{1, 4096}, {7, 100}, {130, 0}, {1, 0}, {64, 64}, {3, 2000}}, 255, 2.0f, DType::BF16);
+}
+
 TEST(cuda_attention_9b_mixed_spans) {
   if (!cuda_device_or_skip()) return;
   run_case(k9B, {{1, 4096}, {7, 100}, {130, 0}, {1, 0}, {64, 64}, {3, 2000}}, 301);
@@ -221,6 +158,8 @@ TEST(cuda_attention_odd_shapes) {
       for (int64_t past : {0, 50}) run_case(s, {{T, past}}, seed += 7);
     run_case(s, {{1, 4096}}, seed += 7);
     run_case(s, {{1, 4096}, {7, 3}, {1, 0}, {130, 900}}, seed += 7);
+    // bf16 caches: 8-byte vector loads (head_dim % 4 == 0) or scalar ones (7)
+    run_case(s, {{1, 4096}, {7, 3}, {1, 0}, {130, 900}}, seed += 7, 2.0f, DType::BF16);
   }
 }
 
@@ -228,61 +167,47 @@ TEST(cuda_attention_incremental) {
   // Prefill in pieces then token-by-token decode, each call on the cache the
   // previous one left (the GPU cache is never re-uploaded), vs one CPU pass.
   if (!cuda_device_or_skip()) return;
-  const Shape s{8, 2, 128};
-  const int64_t T = 300, qw = s.qh * s.hd, kvw = s.kvh * s.hd;
-  std::vector<float> q(T * qw), k(T * kvw), v(T * kvw);
-  fill(q.data(), q.size(), 501, -2, 2);
-  fill(k.data(), k.size(), 502, -1, 1);
-  fill(v.data(), v.size(), 503, -1, 1);
-  std::vector<float> kc(T * kvw), vc(T * kvw), ref(T * qw);
-  KvLayerState kv{kc.data(), vc.data(), T};
-  AttentionArgs ca;
-  ca.q_heads = s.qh;
-  ca.kv_heads = s.kvh;
-  ca.head_dim = s.hd;
-  ca.scale = 1.0f / std::sqrt(float(s.hd));
-  ca.q = q.data();
-  ca.k = k.data();
-  ca.v = v.data();
-  ca.out = ref.data();
-  cpu_attention(pool(), ca, {SeqSpan{0, T, 0, nullptr, &kv}});
-
-  DevBuf<float> dq(q.size()), dk(k.size()), dv(v.size()), dout(ref.size()), dkc(kc.size()), dvc(vc.size());
-  dq.upload(q);
-  dk.upload(k);
-  dv.upload(v);
-  CU(cudaMemset(dout.p, 0xff, sizeof(float) * dout.n));
-  DevBuf<cuda::DevSpan> dspan(1);
-  int64_t t0 = 0;
-  std::vector<int64_t> pieces = {100, 37, 1, 100};
-  for (int64_t i = 238; i < T; ++i) pieces.push_back(1);  // the rest as decode steps
-  for (int64_t n : pieces) {
-    dspan.upload({cuda::DevSpan{0, n, t0, nullptr, nullptr, dkc.p, dvc.p, T}});
-    AttentionArgs ga = ca;
-    ga.q = dq.p + t0 * qw;
-    ga.k = dk.p + t0 * kvw;
-    ga.v = dv.p + t0 * kvw;
-    ga.out = dout.p + t0 * qw;
-    cuda::attention(ga, dspan.p, 1, n, t0 + n, nullptr);
-    t0 += n;
+  for (DType kv : {DType::F32, DType::BF16}) {
+    const int64_t T = 300;
+    const AttentionCase c = make_attention_case(pool(), Shape{8, 2, 128}, {{T, 0}}, kv, 501);
+    DevBuf<float> dq(c.q.size()), dk(c.k.size()), dv(c.v.size()), dout(c.want.size());
+    DevBuf<uint8_t> dkc(c.cache_bytes(0)), dvc(c.cache_bytes(0));
+    dq.upload(c.q);
+    dk.upload(c.k);
+    dv.upload(c.v);
+    dkc.upload(c.kc[0]);
+    dvc.upload(c.vc[0]);
+    CU(cudaMemset(dout.p, 0xff, sizeof(float) * dout.n));
+    DevBuf<cuda::DevSpan> dspan(1);
+    int64_t t0 = 0;
+    std::vector<int64_t> pieces = {100, 37, 1, 100};
+    for (int64_t i = 238; i < T; ++i) pieces.push_back(1);  // the rest as decode steps
+    for (int64_t n : pieces) {
+      dspan.upload({cuda::DevSpan{0, n, t0, nullptr, nullptr, dkc.p, dvc.p, c.capacity(0)}});
+      cuda::attention(c.args(dq.p + t0 * c.qw, dk.p + t0 * c.kvw, dv.p + t0 * c.kvw, dout.p + t0 * c.qw), dspan.p, 1,
+                      n, t0 + n, nullptr);
+      t0 += n;
+    }
+    CU(cudaDeviceSynchronize());
+    const std::vector<float> out = dout.download();
+    double worst = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      const double e = std::fabs(double(out[i]) - c.want[i]) / (1.0 + std::fabs(double(c.want[i])));
+      worst = std::isfinite(out[i]) ? std::max(worst, e) : 1e30;
+    }
+    CHECK(t0 == T);
+    CHECK(worst <= 1e-4);
+    CHECK(dkc.download() == c.want_kc[0]);
+    CHECK(dvc.download() == c.want_vc[0]);
   }
-  CU(cudaDeviceSynchronize());
-  const std::vector<float> out = dout.download();
-  double worst = 0;
-  for (int64_t i = 0; i < t0 * qw; ++i) {
-    const double e = std::fabs(double(out[i]) - ref[i]) / (1.0 + std::fabs(double(ref[i])));
-    worst = std::isfinite(out[i]) ? std::max(worst, e) : 1e30;
-  }
-  CHECK(t0 == T);
-  CHECK(worst <= 1e-4);
-  const std::vector<float> gk = dkc.download();
-  CHECK(std::memcmp(gk.data(), kc.data(), sizeof(float) * t0 * kvw) == 0);
 }
 
 TEST(cuda_attention_bench_hook) {
   if (!cuda_device_or_skip()) return;
-  const double ms = cuda::cuda_attention_time_ms(1, 4096, 5);
-  CHECK(ms > 0 && ms < 1000);
-  const double ms2 = cuda::cuda_attention_time_ms(130, 200, 2);
-  CHECK(ms2 > 0 && ms2 < 1000);
+  for (DType kv : {DType::F32, DType::BF16}) {
+    const double ms = cuda::cuda_attention_time_ms(1, 4096, kv, 5);
+    CHECK(ms > 0 && ms < 1000);
+    const double ms2 = cuda::cuda_attention_time_ms(130, 200, kv, 2);
+    CHECK(ms2 > 0 && ms2 < 1000);
+  }
 }

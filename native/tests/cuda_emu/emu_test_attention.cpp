@@ -3,129 +3,73 @@
 // against its CPU twin cpu_attention: outputs to 1e-4 relative (fp32 on both
 // sides, different summation orders and exp; see native/tests/cuda/
 // test_cuda_attention.cpp), KV caches bit for bit including the rows past
-// past+n, which must stay untouched.
+// past+n, which must stay untouched. fp32 and bf16 caches (both sides round
+// to nearest even on append). Cases: native/tests/attention_cases.h.
 //
 // The emulated devices decide the key splits: 132 SMs (decode splits), 1 SM
 // (never splits: long unsplit tiles) and 1000 SMs (splits up to kMaxSplits).
 #include <cstring>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "../attention_cases.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cuda_ops.h"
 #include "emu_test_util.h"
 
 using namespace nemotron;
 using namespace emu_test;
+using nemotron_test::AttentionCase;
+using nemotron_test::AttnSpanSpec;
+using nemotron_test::make_attention_case;
 
 namespace {
 
-struct Shape {
-  int64_t qh, kvh, hd;
-};
-struct SpanSpec {
-  int64_t n, past;
-};
+using Shape = nemotron_test::AttnShape;
 
-constexpr float kSentinel = -777.0f;  // cache rows past past+n
-constexpr int64_t kSlack = 2;
-
-// Pointer offsets (in floats) that break 16-byte alignment of q or of the
-// caches, so the kernels take their scalar paths.
+// Element offsets that break the vector alignment of q (16 bytes) or of the
+// caches (16 bytes fp32, 8 bytes bf16), so the kernels take their scalar paths.
 struct Misalign {
   int q = 0, cache = 0;
 };
 
-void run_case(Shape s, const std::vector<SpanSpec>& specs, uint32_t seed, Misalign mis = {}) {
-  std::ostringstream label;
-  label << "attention q" << s.qh << "/kv" << s.kvh << "/hd" << s.hd << " spans";
-  for (auto& sp : specs) label << " (n " << sp.n << ", past " << sp.past << ")";
-  if (mis.q) label << " q+" << mis.q;
-  if (mis.cache) label << " caches+" << mis.cache;
+void run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint32_t seed, Misalign mis = {},
+              DType kv = DType::F32) {
+  const AttentionCase c = make_attention_case(pool(), s, specs, kv, seed);
+  std::string label = "attention " + c.label();
+  if (mis.q) label += " q+" + std::to_string(mis.q);
+  if (mis.cache) label += " caches+" + std::to_string(mis.cache);
   int dev = 0;
   cudaGetDevice(&dev);
-  label << " device " << dev;
+  label += " device " + std::to_string(dev);
 
-  const int64_t qw = s.qh * s.hd, kvw = s.kvh * s.hd;
-  int64_t rows = 0, max_n = 0, max_keys = 0;
-  for (auto& sp : specs) {
-    rows += sp.n;
-    max_n = std::max(max_n, sp.n);
-    max_keys = std::max(max_keys, sp.past + sp.n);
-  }
-  const std::vector<float> q = random_vec(rows * qw, seed, -2, 2);
-  const std::vector<float> k = random_vec(rows * kvw, seed + 1);
-  const std::vector<float> v = random_vec(rows * kvw, seed + 2);
-
-  const size_t ns = specs.size();
-  std::vector<std::vector<float>> kc(ns), vc(ns);
-  std::vector<SeqSpan> spans(ns);
-  int64_t row0 = 0;
-  for (size_t i = 0; i < ns; ++i) {
-    const int64_t cap = specs[i].past + specs[i].n + kSlack;
-    kc[i].assign(cap * kvw, kSentinel);
-    vc[i].assign(cap * kvw, kSentinel);
-    const std::vector<float> pk = random_vec(specs[i].past * kvw, seed + 10 + 2 * uint32_t(i));
-    const std::vector<float> pv = random_vec(specs[i].past * kvw, seed + 11 + 2 * uint32_t(i));
-    std::copy(pk.begin(), pk.end(), kc[i].begin());
-    std::copy(pv.begin(), pv.end(), vc[i].begin());
-    spans[i].row0 = row0;
-    spans[i].n = specs[i].n;
-    spans[i].past = specs[i].past;
-    row0 += specs[i].n;
-  }
-
-  // Device side first (the CPU call appends to its caches in place).
-  DevBuf<float> dq(rows * qw + mis.q), dk(k), dv(v), dout(rows * qw);
-  REQUIRE(cudaMemcpy(dq.p + mis.q, q.data(), sizeof(float) * q.size(), cudaMemcpyHostToDevice) == cudaSuccess);
-  std::vector<std::unique_ptr<DevBuf<float>>> dkc, dvc;
+  const size_t ns = specs.size(), shift = mis.cache * dtype_size(kv);
+  DevBuf<float> dq(c.q.size() + mis.q), dk(c.k), dv(c.v), dout(c.want.size());
+  REQUIRE(cudaMemcpy(dq.p + mis.q, c.q.data(), sizeof(float) * c.q.size(), cudaMemcpyHostToDevice) == cudaSuccess);
+  std::vector<std::unique_ptr<DevBuf<uint8_t>>> dkc, dvc;
   std::vector<cuda::DevSpan> hspans(ns);
   for (size_t i = 0; i < ns; ++i) {
-    dkc.emplace_back(new DevBuf<float>(kc[i].size() + mis.cache));
-    dvc.emplace_back(new DevBuf<float>(vc[i].size() + mis.cache));
-    float* kp = dkc[i]->p + mis.cache;
-    float* vp = dvc[i]->p + mis.cache;
-    REQUIRE(cudaMemcpy(kp, kc[i].data(), sizeof(float) * kc[i].size(), cudaMemcpyHostToDevice) == cudaSuccess);
-    REQUIRE(cudaMemcpy(vp, vc[i].data(), sizeof(float) * vc[i].size(), cudaMemcpyHostToDevice) == cudaSuccess);
-    hspans[i] = cuda::DevSpan{spans[i].row0, specs[i].n, specs[i].past, nullptr, nullptr, kp, vp,
-                              specs[i].past + specs[i].n + kSlack};
+    dkc.emplace_back(new DevBuf<uint8_t>(c.cache_bytes(i) + shift));
+    dvc.emplace_back(new DevBuf<uint8_t>(c.cache_bytes(i) + shift));
+    uint8_t* kp = dkc[i]->p + shift;
+    uint8_t* vp = dvc[i]->p + shift;
+    REQUIRE(cudaMemcpy(kp, c.kc[i].data(), c.kc[i].size(), cudaMemcpyHostToDevice) == cudaSuccess);
+    REQUIRE(cudaMemcpy(vp, c.vc[i].data(), c.vc[i].size(), cudaMemcpyHostToDevice) == cudaSuccess);
+    hspans[i] = cuda::DevSpan{c.row0[i], specs[i].n, specs[i].past, nullptr, nullptr, kp, vp, c.capacity(i)};
   }
   DevBuf<cuda::DevSpan> dspans(hspans);
-  AttentionArgs ga;
-  ga.q_heads = s.qh;
-  ga.kv_heads = s.kvh;
-  ga.head_dim = s.hd;
-  ga.scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
-  ga.q = dq.p + mis.q;
-  ga.k = dk.p;
-  ga.v = dv.p;
-  ga.out = dout.p;
-  cuda::attention(ga, dspans.p, static_cast<int>(ns), max_n, max_keys, nullptr);
+  cuda::attention(c.args(dq.p + mis.q, dk.p, dv.p, dout.p), dspans.p, static_cast<int>(ns), c.max_n, c.max_keys,
+                  nullptr);
   require_no_launch_error();
 
-  std::vector<KvLayerState> kv(ns);
+  EXPECT_LE(rel_err(dout.host(), c.want), 1e-4, label + " output");
   for (size_t i = 0; i < ns; ++i) {
-    kv[i] = KvLayerState{kc[i].data(), vc[i].data(), specs[i].past + specs[i].n + kSlack};
-    spans[i].kv = &kv[i];
-  }
-  std::vector<float> want(rows * qw);
-  AttentionArgs ca = ga;
-  ca.q = q.data();
-  ca.k = k.data();
-  ca.v = v.data();
-  ca.out = want.data();
-  cpu_attention(pool(), ca, spans);
-
-  EXPECT_LE(rel_err(dout.host(), want), 1e-4, label.str() + " output");
-  for (size_t i = 0; i < ns; ++i) {
-    std::vector<float> gk(kc[i].size()), gv(vc[i].size());
-    REQUIRE(cudaMemcpy(gk.data(), dkc[i]->p + mis.cache, sizeof(float) * gk.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
-    REQUIRE(cudaMemcpy(gv.data(), dvc[i]->p + mis.cache, sizeof(float) * gv.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
-    if (std::memcmp(gk.data(), kc[i].data(), sizeof(float) * gk.size()) != 0 ||
-        std::memcmp(gv.data(), vc[i].data(), sizeof(float) * gv.size()) != 0)
-      record_failure(__FILE__, __LINE__, label.str() + ": KV cache of span " + std::to_string(i) + " differs");
+    std::vector<uint8_t> gk(c.cache_bytes(i)), gv(c.cache_bytes(i));
+    REQUIRE(cudaMemcpy(gk.data(), dkc[i]->p + shift, gk.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
+    REQUIRE(cudaMemcpy(gv.data(), dvc[i]->p + shift, gv.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
+    if (gk != c.want_kc[i] || gv != c.want_vc[i])
+      record_failure(__FILE__, __LINE__, label + ": KV cache of span " + std::to_string(i) + " differs");
   }
 }
 
@@ -167,6 +111,21 @@ TEST(emu_attention_scalar_paths) {
   run_case({3, 1, 30}, {{4, 190}, {2, 1}}, 40);  // head_dim % 4 != 0: no float4 anywhere
   run_case(kSmall128, {{2, 150}}, 41, Misalign{1, 0});  // q not 16-byte aligned
   run_case(kSmall128, {{2, 150}, {1, 9}}, 42, Misalign{0, 1});  // caches not 16-byte aligned
+}
+
+TEST(emu_attention_bf16_cache) {
+  // The engine's cache type on CUDA: prefill, split decode over ragged spans,
+  // unsplit tiles, and the scalar paths (odd head_dim, a cache off its 8-byte alignment).
+  run_case(kSmall128, {{20, 35}}, 70, {}, DType::BF16);
+  run_case(kSmall128, {{1, 300}, {1, 5}, {1, 70}}, 71, {}, DType::BF16);
+  run_case(kSmall128, {{3, 260}, {1, 0}, {2, 64}}, 72, {}, DType::BF16);
+  run_case({6, 3, 80}, {{5, 200}, {1, 3}}, 73, {}, DType::BF16);
+  run_case({3, 1, 30}, {{4, 190}, {2, 1}}, 74, {}, DType::BF16);
+  run_case({3, 1, 7}, {{4, 19}, {2, 1}}, 75, {}, DType::BF16);
+  run_case(kSmall128, {{2, 150}, {1, 9}}, 76, Misalign{0, 1}, DType::BF16);
+  run_case(kSmall128, {{2, 150}, {1, 9}}, 77, Misalign{0, 2}, DType::BF16);  // 4-byte aligned: still scalar
+  UseDevice one(kOneSm);
+  run_case(kSmall128, {{30, 100}}, 78, {}, DType::BF16);
 }
 
 TEST(emu_attention_head_dim_256) {

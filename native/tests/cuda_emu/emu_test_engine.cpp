@@ -32,11 +32,13 @@ std::string fixture() {
   return base.empty() ? "" : base + "/tiny-nemotron-h";
 }
 
-std::unique_ptr<Engine> load(const std::string& device, int64_t max_batch_tokens = 512) {
+std::unique_ptr<Engine> load(const std::string& device, int64_t max_batch_tokens = 512,
+                             const std::string& kv_cache = "auto") {
   EngineOptions opts;
   opts.device = device;
   opts.threads = 1;
   opts.max_batch_tokens = max_batch_tokens;
+  opts.kv_cache = kv_cache;
   auto e = Engine::load(fixture(), opts, nullptr);
   REQUIRE(e->device() == device);
   return e;
@@ -178,16 +180,20 @@ TEST(emu_engine_clones_saved_states_and_resets_continue_exactly) {
   auto fresh = gpu->create_sequence(400);
   CHECK(std::memcmp(prefill_all(*gpu, *copy, prompt).data(), prefill_all(*gpu, *fresh, prompt).data(),
                     prompt.size() * static_cast<size_t>(gpu->config().vocab_size) * 4) == 0);
-  // A state saved on the CPU engine loads on the CUDA one (same weights) and continues alike.
+  // A state saved on the CPU engine (fp32 KV cache) loads on the CUDA one (same weights; its bf16
+  // cache rounds the keys and values) and continues as a CPU engine with a bf16 cache does from that file.
+  REQUIRE(gpu->kv_dtype() == DType::BF16);
   auto cpu = load("cpu");
   auto cs = cpu->create_sequence(400);
   prefill_all(*cpu, *cs, prompt);
   const std::string cpu_path = dir.path() + "/cpu.state";
   cpu->save_sequence(cs.get(), 400, cpu_path, "");
   auto moved = gpu->load_sequence(cpu_path, 0);
-  const std::vector<float> on_cpu = decode_all(*cpu, *cs, next), moved_on = decode_all(*gpu, *moved, next);
+  auto cpu_bf16 = load("cpu", 512, "bf16");
+  auto rounded = cpu_bf16->load_sequence(cpu_path, 0);
+  const std::vector<float> on_cpu = decode_all(*cpu_bf16, *rounded, next), moved_on = decode_all(*gpu, *moved, next);
   const Diff d = diff(moved_on, on_cpu, gpu->config().vocab_size);
-  d.print("a CPU state continued on cuda vs on cpu");
+  d.print("a CPU state continued on cuda vs on the CPU with a bf16 cache");
   CHECK(d.max_abs <= 1e-3);  // the same state, then fp32 decode steps on both
 }
 

@@ -138,6 +138,13 @@ MUTANTS = [
            '    lim[i] = r < rows ? min(split_end, sp.past + r / G + 1) : -1;',
            '    lim[i] = r < rows ? min(split_end, sp.past + r / G) : -1;',
            'emu_attention', 'off-by-one: a query does not see its own key'),
+    Mutant('attn-bf16-halves-swapped', 'attention.cu',
+           '  return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u),',
+           '  return make_float4(__uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.x << 16),',
+           'emu_attention_bf16', 'a bf16 cache\'s vector load widens two neighbouring values into each other\'s place'),
+    Mutant('attn-bf16-append-as-f32', 'attention.cu',
+           '    append_kv_kernel<__nv_bfloat16><<<append_grid', '    append_kv_kernel<float><<<append_grid',
+           'emu_attention_bf16', 'new keys and values are appended to a bf16 cache as fp32 words'),
     # ---- ssm_scan.cu (recurrent kernel)
     Mutant('scan-recurrent-half-butterfly', 'ssm_scan.cu',
            '    for (int off = 16; off > 0; off >>= 1)\n#pragma unroll\n      for (int i = 0; i < RPW; ++i) acc[i] += __shfl_xor_sync',
