@@ -6,28 +6,13 @@
  */
 import { z } from 'zod';
 
-import { ContextOverflowError, InvalidArgumentError, loadModel, type Model } from '../lib';
+import { ContextOverflowError, InvalidArgumentError } from '../lib';
 import type { ChatReply, ChatSession } from '../lib/chat/session';
 import type { LogitsContext } from '../lib/chat/turn';
 import { Sequence } from '../lib/sequence';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
-import { sharedModelDir } from './helpers/test-tokenizer';
+import { describeWithChatModel } from './helpers/chat-model';
 
-const describeChat = sharedModelDir() ? describe : describe.skip;
-if (!sharedModelDir()) console.log('skipping rewind tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
-
-describeChat('rewind and regenerate', () => {
-  let md: ChatModelDir;
-  let model: Model;
-  beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 1024 });
-  });
-  afterAll(() => {
-    model?.dispose();
-    md?.cleanup();
-  });
-
+describeWithChatModel('rewind and regenerate', 'rewind tests', { contextSize: 1024 }, (cm) => {
   const turn = { maxTokens: 6, temperature: 0 } as const;
   const probe = { maxTokens: 5, temperature: 0, logprobs: true, topLogprobs: 3 } as const;
   /** The next reply as numbers that change with any difference in the state. */
@@ -50,7 +35,7 @@ describeChat('rewind and regenerate', () => {
 
   /** A session that had only `messages` sent to it, one send each. */
   async function reference(messages: string[], options = {}): Promise<ChatSession> {
-    const chat = model.createChatSession({ reasoning: 'off', ...options });
+    const chat = cm.model.createChatSession({ reasoning: 'off', ...options });
     for (const m of messages) await chat.send(m, turn);
     return chat;
   }
@@ -101,15 +86,15 @@ describeChat('rewind and regenerate', () => {
     });
 
     test('rewind(n) undoes several sends, tool rounds included, and returns the first one undone', async () => {
-      const chat = model.createChatSession({
+      const chat = cm.model.createChatSession({
         reasoning: 'off',
         checkpoints,
         tools: { lookup: { parameters: z.object({ q: z.string() }), handler: async () => 'found' } },
       });
       await chat.send('one', turn);
       // A scripted call runs its handler and the model answers: one send, two inputs, four messages.
-      const enc = (t: string) => model.tokenizer.encode(t);
-      const eot = model.tokenizer.special.endOfTurn!;
+      const enc = (t: string) => cm.model.tokenizer.encode(t);
+      const eot = cm.model.tokenizer.special.endOfTurn!;
       const call = [...enc('<TOOLCALL>[{"name": "lookup", "arguments": {"q": "x"}}]</TOOLCALL>'), eot];
       let round = -1;
       const scripted = (logits: Float32Array, ctx: LogitsContext) => {
@@ -124,7 +109,7 @@ describeChat('rewind and regenerate', () => {
 
       expect(await chat.rewind(2)).toEqual([{ role: 'user', content: 'two' }, { role: 'user', content: 'and a half' }]);
       expect(chat.history.map((m) => m.role)).toEqual(['user', 'assistant']);
-      const ref = model.createChatSession({ reasoning: 'off', tools: { lookup: { parameters: z.object({ q: z.string() }) } } });
+      const ref = cm.model.createChatSession({ reasoning: 'off', tools: { lookup: { parameters: z.object({ q: z.string() }) } } });
       await ref.send('one', turn);
       // (rewinding two sends with one checkpoint, the older send's state is fed again)
       expectSameState(fingerprint(await chat.send('four', probe)), fingerprint(await ref.send('four', probe)), false);
@@ -134,17 +119,17 @@ describeChat('rewind and regenerate', () => {
   });
 
   test('only the latest `checkpoints` sends keep a state copy: memory is reserved for them and freed with the session', async () => {
-    const base = model.memory.reservedBytes;
+    const base = cm.model.memory.reservedBytes;
     const chat = await reference(['a'], { checkpoints: 1 });
-    const session = model.memory.reservedBytes - base;
-    const { stateBytesPerSequence: state, kvBytesPerToken: kv } = model.memory;
+    const session = cm.model.memory.reservedBytes - base;
+    const { stateBytesPerSequence: state, kvBytesPerToken: kv } = cm.model.memory;
 
     const held = chat.save().tokens.length;
     await chat.send('b', turn); // checkpoint of the state after 'a'
-    expect(model.memory.reservedBytes - base).toBe(session + state + kv * held);
+    expect(cm.model.memory.reservedBytes - base).toBe(session + state + kv * held);
     const held2 = chat.save().tokens.length;
     await chat.send('c', turn); // the newer checkpoint replaces it
-    expect(model.memory.reservedBytes - base).toBe(session + state + kv * held2);
+    expect(cm.model.memory.reservedBytes - base).toBe(session + state + kv * held2);
 
     // Undoing 'c' uses the checkpoint; undoing 'b' as well has none left and feeds the tokens again.
     const prefill = jest.spyOn(Sequence.prototype, 'prefill');
@@ -157,7 +142,7 @@ describeChat('rewind and regenerate', () => {
 
     chat.dispose();
     await new Promise((r) => setTimeout(r, 50)); // releases drain through the model's queue
-    expect(model.memory.reservedBytes).toBe(base);
+    expect(cm.model.memory.reservedBytes).toBe(base);
   });
 
   test('a state rebuilt since (tool list changed): the checkpoint still restores it; without one the next send rebuilds', async () => {
@@ -198,7 +183,7 @@ describeChat('rewind and regenerate', () => {
 
   test('a resumed session rewinds to its last user message and rebuilds the state from the history', async () => {
     const chat = await reference(['alpha', 'beta']);
-    const restored = await model.restoreChatSession(chat.save());
+    const restored = await cm.model.restoreChatSession(chat.save());
     await restored.send('gamma', turn); // one send this session saw, two it did not
     expect(await restored.rewind(2)).toEqual([{ role: 'user', content: 'beta' }]);
     const ref = await reference(['alpha']);
@@ -226,7 +211,7 @@ describeChat('rewind and regenerate', () => {
   });
 
   test('errors: nothing to undo, bad counts, a send in progress, a failed send leaves nothing to undo', async () => {
-    const chat = model.createChatSession({ reasoning: 'off', checkpoints: 2 });
+    const chat = cm.model.createChatSession({ reasoning: 'off', checkpoints: 2 });
     await expect(chat.rewind()).rejects.toThrow(InvalidArgumentError);
     await expect(chat.regenerate()).rejects.toThrow(/holds 0 send\(s\)/);
     await chat.send('one', turn);

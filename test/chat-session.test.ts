@@ -7,28 +7,13 @@
  */
 import { z } from 'zod';
 
-import { ContextOverflowError, InvalidArgumentError, loadModel, type Model } from '../lib';
+import { ContextOverflowError, InvalidArgumentError, loadModel } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
-import { sharedModelDir } from './helpers/test-tokenizer';
+import { describeWithChatModel } from './helpers/chat-model';
 
-const describeChat = sharedModelDir() ? describe : describe.skip;
-if (!sharedModelDir()) console.log('skipping chat session tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
-
-describeChat('chat sessions', () => {
-  let md: ChatModelDir;
-  let model: Model;
-  beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
-  });
-  afterAll(() => {
-    model?.dispose();
-    md?.cleanup();
-  });
-
-  const enc = (text: string) => model.tokenizer.encode(text);
-  const eot = () => model.tokenizer.special.endOfTurn!;
+describeWithChatModel('chat sessions', 'chat session tests', { contextSize: 2048 }, (cm) => {
+  const enc = (text: string) => cm.model.tokenizer.encode(text);
+  const eot = () => cm.model.tokenizer.special.endOfTurn!;
   /** Forces, turn by turn, the given token ids at each sampling step; free sampling after a script ends. */
   function script(...turns: number[][]) {
     let turn = -1;
@@ -44,10 +29,10 @@ describeChat('chat sessions', () => {
   const ban = (...ids: number[]) => (logits: Float32Array) => ids.forEach((i) => (logits[i] = -Infinity));
 
   test('the first turn feeds exactly the rendered template', async () => {
-    const chat = model.createChatSession({ systemPrompt: 'You are terse.' });
+    const chat = cm.model.createChatSession({ systemPrompt: 'You are terse.' });
     await chat.send('Hi there', { maxTokens: 3, reasoning: 'off' });
-    const expected = model.template.render({
-      ...model.tokenizer.templateVariables,
+    const expected = cm.model.template.render({
+      ...cm.model.tokenizer.templateVariables,
       messages: [
         { role: 'system', content: 'You are terse.' },
         { role: 'user', content: 'Hi there /no_think' },
@@ -62,13 +47,13 @@ describeChat('chat sessions', () => {
   });
 
   test('a send after dispose() feeds the whole conversation again instead of trusting freed state', async () => {
-    const chat = model.createChatSession({ systemPrompt: 'You are terse.', reasoning: 'off' });
+    const chat = cm.model.createChatSession({ systemPrompt: 'You are terse.', reasoning: 'off' });
     await chat.send('Hi there', { maxTokens: 3 });
     chat.dispose();
     const reply = await chat.send('And again', { maxTokens: 3 });
     expect(reply.usage.cachedTokens).toBe(0);
-    const expected = model.template.render({
-      ...model.tokenizer.templateVariables,
+    const expected = cm.model.template.render({
+      ...cm.model.tokenizer.templateVariables,
       messages: [{ role: 'system', content: 'You are terse. /no_think' }, ...chat.history.slice(0, -1)],
       addGenerationPrompt: true,
     });
@@ -79,11 +64,11 @@ describeChat('chat sessions', () => {
   });
 
   test('reasoning and answer are separate channels; tags never leak; usage counts them', async () => {
-    const chat = model.createChatSession();
+    const chat = cm.model.createChatSession();
     const reasoningIds = enc('Let me think about it.');
     const answerIds = enc('The answer is 4.');
     const reply = await chat.send('What is 2+2?', {
-      logitsProcessor: script([...reasoningIds, model.tokenizer.special.thinkEnd!, ...enc('\n\n'), ...answerIds, eot()]),
+      logitsProcessor: script([...reasoningIds, cm.model.tokenizer.special.thinkEnd!, ...enc('\n\n'), ...answerIds, eot()]),
     });
     expect(reply.reasoning).toBe('Let me think about it.');
     expect(reply.text).toBe('The answer is 4.');
@@ -97,7 +82,7 @@ describeChat('chat sessions', () => {
   });
 
   test('turn N+1 prefills only the new tokens (cachedTokens) and matches a full re-feed', async () => {
-    const chat = model.createChatSession({ systemPrompt: 'S', reasoning: 'off' });
+    const chat = cm.model.createChatSession({ systemPrompt: 'S', reasoning: 'off' });
     const r1 = await chat.send('first question', { maxTokens: 6 });
     expect(r1.usage.cachedTokens).toBe(0);
     const stateAfter1 = chat.save().tokens.length;
@@ -108,7 +93,7 @@ describeChat('chat sessions', () => {
     expect(r2.usage.promptTokens - r2.usage.cachedTokens).toBeLessThan(enc('second question').length + 20);
     // a session restored from the same tokens (fed in one go) continues identically
     const snap = chat.save();
-    const restored = await model.restoreChatSession(snap);
+    const restored = await cm.model.restoreChatSession(snap);
     const a = await chat.send('third', { maxTokens: 8 });
     const b = await restored.send('third', { maxTokens: 8 });
     expect(b.text).toBe(a.text);
@@ -118,7 +103,7 @@ describeChat('chat sessions', () => {
   });
 
   test('fork() continues identically; the original is unaffected', async () => {
-    const chat = model.createChatSession({ reasoning: 'off' });
+    const chat = cm.model.createChatSession({ reasoning: 'off' });
     await chat.send('hello', { maxTokens: 5 });
     const fork = await chat.fork();
     const a = await fork.send('go on', { maxTokens: 10 });
@@ -130,30 +115,30 @@ describeChat('chat sessions', () => {
   });
 
   test('save() is JSON and restores history and state', async () => {
-    const chat = model.createChatSession({ systemPrompt: 'Be brief.', reasoning: 'off' });
+    const chat = cm.model.createChatSession({ systemPrompt: 'Be brief.', reasoning: 'off' });
     await chat.send('one', { maxTokens: 4 });
     const snap = JSON.parse(JSON.stringify(chat.save()));
-    const restored = await model.restoreChatSession(snap);
+    const restored = await cm.model.restoreChatSession(snap);
     expect(restored.history).toEqual(chat.history);
     const [x, y] = [await chat.send('two', { maxTokens: 6 }), await restored.send('two', { maxTokens: 6 })];
     expect(y.text).toBe(x.text);
-    await expect(model.restoreChatSession({ format: 'nope' } as never)).rejects.toThrow(InvalidArgumentError);
+    await expect(cm.model.restoreChatSession({ format: 'nope' } as never)).rejects.toThrow(InvalidArgumentError);
     chat.dispose();
     restored.dispose();
   });
 
   describe('thinking budget', () => {
-    const noEnd = () => ban(model.tokenizer.special.thinkEnd!, eot());
+    const noEnd = () => ban(cm.model.tokenizer.special.thinkEnd!, eot());
 
     test('maxTokens: reasoning stops at the budget and the answer follows in the same sequence', async () => {
-      const chat = model.createChatSession({ thinking: { maxTokens: 5 } });
+      const chat = cm.model.createChatSession({ thinking: { maxTokens: 5 } });
       const lengthBefore = 0;
       const reply = await chat.send('Think forever', { maxTokens: 12, logitsProcessor: noEnd() });
       expect(reply.usage.reasoningTokens).toBe(5);
       expect(reply.usage.completionTokens).toBe(12);
       expect(reply.finishReason).toBe('length');
       // the closing text was fed to the sequence: it holds "</think>" once, after the prompt's "<think>"
-      const text = model.tokenizer.decode(chat.save().tokens);
+      const text = cm.model.tokenizer.decode(chat.save().tokens);
       expect(text.split('</think>').length - 1).toBe(1);
       expect(text.indexOf('</think>')).toBeGreaterThan(text.lastIndexOf('<think>'));
       expect(reply.usage.cachedTokens).toBe(lengthBefore);
@@ -161,8 +146,8 @@ describeChat('chat sessions', () => {
     });
 
     test('a forced "</think>" (logit bias at a chosen step) ends reasoning early, within budget', async () => {
-      const chat = model.createChatSession({ thinking: { maxTokens: 10 } });
-      const thinkEnd = model.tokenizer.special.thinkEnd!;
+      const chat = cm.model.createChatSession({ thinking: { maxTokens: 10 } });
+      const thinkEnd = cm.model.tokenizer.special.thinkEnd!;
       const reply = await chat.send('q', {
         maxTokens: 10,
         seed: 5,
@@ -178,30 +163,30 @@ describeChat('chat sessions', () => {
     });
 
     test('graceTokens: closes at the first newline after the budget', async () => {
-      const chat = model.createChatSession({ thinking: { maxTokens: 4, graceTokens: 5 } });
+      const chat = cm.model.createChatSession({ thinking: { maxTokens: 4, graceTokens: 5 } });
       const nl = enc('\n');
       expect(nl.length).toBe(1);
       // every token whose text holds a newline (not only "\n" itself) would end the grace window
       const withNewline: number[] = [];
-      for (let id = 0; id < model.tokenizer.vocabSize; id++) if (model.tokenizer.decode([id]).includes('\n')) withNewline.push(id);
+      for (let id = 0; id < cm.model.tokenizer.vocabSize; id++) if (cm.model.tokenizer.decode([id]).includes('\n')) withNewline.push(id);
       const reply = await chat.send('q', {
         maxTokens: 9,
         seed: 3,
         logitsProcessor: (l, ctx) => {
           l[eot()] = -Infinity;
-          l[model.tokenizer.special.thinkEnd!] = -Infinity;
+          l[cm.model.tokenizer.special.thinkEnd!] = -Infinity;
           if (ctx.step < 6) for (const id of withNewline) l[id] = -Infinity;
           if (ctx.step === 6) l[nl[0]] = 1e6;
         },
       });
       expect(reply.usage.reasoningTokens).toBe(7); // 4 + 2 grace tokens + the newline token
-      expect(model.tokenizer.decode(chat.save().tokens)).toContain('\n</think>');
+      expect(cm.model.tokenizer.decode(chat.save().tokens)).toContain('\n</think>');
       chat.dispose();
     });
 
     test('minTokens: end-of-thinking and end-of-turn are masked until reached', async () => {
-      const chat = model.createChatSession({ thinking: { maxTokens: 20, minTokens: 6 } });
-      const thinkEnd = model.tokenizer.special.thinkEnd!;
+      const chat = cm.model.createChatSession({ thinking: { maxTokens: 20, minTokens: 6 } });
+      const thinkEnd = cm.model.tokenizer.special.thinkEnd!;
       const reply = await chat.send('q', {
         maxTokens: 15,
         logitsProcessor: (l) => {
@@ -214,30 +199,30 @@ describeChat('chat sessions', () => {
     });
 
     test('maxTokens 0 behaves like reasoning off', async () => {
-      const chat = model.createChatSession({ thinking: { maxTokens: 0 } });
+      const chat = cm.model.createChatSession({ thinking: { maxTokens: 0 } });
       const reply = await chat.send('q', { maxTokens: 4 });
       expect(reply.reasoning).toBe('');
       expect(reply.usage.reasoningTokens).toBe(0);
-      expect(model.tokenizer.decode(chat.save().tokens)).toContain('<think></think>');
+      expect(cm.model.tokenizer.decode(chat.save().tokens)).toContain('<think></think>');
       chat.dispose();
     });
   });
 
   test('stop strings are matched across token boundaries and not included', async () => {
     const opts = { reasoning: 'off' as const, maxTokens: 24, logitsProcessor: ban(eot()) };
-    const first = model.createChatSession();
+    const first = cm.model.createChatSession();
     const full = (await first.send('write', opts)).text;
     first.dispose();
     // a stop string spanning the boundary between two generated tokens
-    const chat = model.createChatSession();
+    const chat = cm.model.createChatSession();
     let stopAt = -1;
     const pieces: string[] = [];
-    await chat.send('write', { ...opts, maxTokens: 24, onToken: (id) => pieces.push(model.tokenizer.decode([id])) });
+    await chat.send('write', { ...opts, maxTokens: 24, onToken: (id) => pieces.push(cm.model.tokenizer.decode([id])) });
     const boundary = pieces.slice(0, 6).join('').length;
     const stop = full.slice(boundary - 2, boundary + 2);
     expect(stop.trim().length).toBeGreaterThanOrEqual(3); // the seeded random model gives real text here
     stopAt = full.indexOf(stop);
-    const again = model.createChatSession();
+    const again = cm.model.createChatSession();
     const r = await again.send('write', { ...opts, stop: [stop] });
     expect(r.finishReason).toBe('stop');
     expect(r.text).toBe(full.slice(0, stopAt).replace(/\s+$/, ''));
@@ -247,7 +232,7 @@ describeChat('chat sessions', () => {
 
   test('same seed, same output', async () => {
     const run = async (seed: number) => {
-      const c = model.createChatSession({ reasoning: 'off' });
+      const c = cm.model.createChatSession({ reasoning: 'off' });
       const r = await c.send('tell me', { temperature: 1, seed, maxTokens: 16, logitsProcessor: ban(eot()) });
       c.dispose();
       return r.text;
@@ -257,7 +242,7 @@ describeChat('chat sessions', () => {
   });
 
   test('AbortSignal stops within one step; partial reply; the session stays usable', async () => {
-    const chat = model.createChatSession({ reasoning: 'off' });
+    const chat = cm.model.createChatSession({ reasoning: 'off' });
     const ac = new AbortController();
     let tokens = 0;
     const reply = await chat.send('long', {
@@ -279,11 +264,11 @@ describeChat('chat sessions', () => {
   });
 
   test('streaming: reasoning deltas, then text deltas, then done; UTF-8 never split', async () => {
-    const chat = model.createChatSession();
+    const chat = cm.model.createChatSession();
     const answer = 'Voilà 🙂 ok';
     const events: { type: string; text?: string }[] = [];
     for await (const ev of chat.stream('hi', {
-      logitsProcessor: script([...enc('hmm'), model.tokenizer.special.thinkEnd!, ...enc(answer), eot()]),
+      logitsProcessor: script([...enc('hmm'), cm.model.tokenizer.special.thinkEnd!, ...enc(answer), eot()]),
     }))
       events.push(ev as { type: string; text?: string });
     const types = events.map((e) => e.type);
@@ -297,12 +282,12 @@ describeChat('chat sessions', () => {
   });
 
   test('streaming: the deltas join to exactly the reply, its leading and trailing whitespace held back', async () => {
-    const chat = model.createChatSession();
+    const chat = cm.model.createChatSession();
     const events: any[] = [];
     for await (const ev of chat.stream('hi', {
       logitsProcessor: script([
         ...enc('\n  hmm \n\n'),
-        model.tokenizer.special.thinkEnd!,
+        cm.model.tokenizer.special.thinkEnd!,
         ...enc('\n Hi  there \n'),
         ...enc(' ok \n\n'),
         eot(),
@@ -324,7 +309,7 @@ describeChat('chat sessions', () => {
 
     test('a tool call is parsed, validated and, with a handler, run until an answer', async () => {
       const seen: unknown[] = [];
-      const chat = model.createChatSession({
+      const chat = cm.model.createChatSession({
         reasoning: 'off',
         tools: {
           get_weather: {
@@ -351,13 +336,13 @@ describeChat('chat sessions', () => {
       expect(chat.history[1].tool_calls).toHaveLength(1);
       expect(chat.history[2].content).toBe('{"city":"Paris","sky":"sunny"}');
       // the tool declaration went through the template into the prompt
-      expect(model.tokenizer.decode(chat.save().tokens)).toContain('<AVAILABLE_TOOLS>[{"name": "get_weather"');
+      expect(cm.model.tokenizer.decode(chat.save().tokens)).toContain('<AVAILABLE_TOOLS>[{"name": "get_weather"');
       chat.dispose();
     });
 
     test('invalid calls are reported with the reason and not executed', async () => {
       let ran = false;
-      const chat = model.createChatSession({
+      const chat = cm.model.createChatSession({
         reasoning: 'off',
         tools: { get_weather: { parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, handler: () => (ran = true) } },
       });
@@ -376,7 +361,7 @@ describeChat('chat sessions', () => {
   });
 
   test('context overflow is a typed error; dropOldest keeps the conversation going', async () => {
-    const small = await loadModel(md.dir, { device: 'cpu', contextSize: 160 });
+    const small = await loadModel(cm.md.dir, { device: 'cpu', contextSize: 160 });
     const chat = small.createChatSession({ reasoning: 'off' });
     await chat.send('one', { maxTokens: 20, logitsProcessor: ban(eot()) });
     await chat.send('two', { maxTokens: 20, logitsProcessor: ban(eot()) });
@@ -391,9 +376,9 @@ describeChat('chat sessions', () => {
   });
 
   test('invalid options name the field', () => {
-    expect(() => model.createChatSession({ reasoning: 'maybe' as never })).toThrow(/option "reasoning"/);
-    expect(() => model.createChatSession({ thinking: { maxTokens: 4, minTokens: 9 } })).toThrow(/minTokens/);
-    const chat = model.createChatSession();
+    expect(() => cm.model.createChatSession({ reasoning: 'maybe' as never })).toThrow(/option "reasoning"/);
+    expect(() => cm.model.createChatSession({ thinking: { maxTokens: 4, minTokens: 9 } })).toThrow(/minTokens/);
+    const chat = cm.model.createChatSession();
     return expect(chat.send('x', { topP: 2 })).rejects.toThrow(/option "topP"/);
   });
 });

@@ -9,9 +9,8 @@ import { loadModel, type Model, type Sequence } from '../lib';
 import { Sampler, type SamplingOptions } from '../lib/chat/sampling';
 import { native } from '../lib/native';
 import { generateText } from '../lib/server/generate-text';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
+import { describeWithChatModel } from './helpers/chat-model';
 import { describeWithFixtures, loadFixture, type Fixture } from './helpers/fixtures';
-import { sharedModelDir } from './helpers/test-tokenizer';
 
 /** A seeded LCG for generating cases (not the sampler's RNG). */
 function lcg(seed: number): () => number {
@@ -260,38 +259,27 @@ describeWithFixtures('batched decode with native sampling (tiny fixture, CPU)', 
   });
 });
 
-const describeChat = sharedModelDir() ? describe : describe.skip;
-if (!sharedModelDir()) console.log('skipping native-sampling chat tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
-
-describeChat('chat and text generation with native sampling on and off', () => {
-  let md: ChatModelDir;
-  let model: Model;
-  beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
-  });
+describeWithChatModel('chat and text generation with native sampling on and off', 'native-sampling chat tests', { contextSize: 2048 }, (cm) => {
   afterAll(() => {
-    model?.dispose();
-    md?.cleanup();
     delete process.env.NEMOTRON_NATIVE_SAMPLING;
   });
 
   /** Runs `fn` with the native path switched on or off; returns its result and how many steps sampled natively. */
   async function withNative<T>(on: boolean, fn: () => Promise<T>): Promise<{ result: T; sampled: number }> {
-    const before = model.batcher.stats.sampled;
+    const before = cm.model.batcher.stats.sampled;
     if (on) delete process.env.NEMOTRON_NATIVE_SAMPLING;
     else process.env.NEMOTRON_NATIVE_SAMPLING = '0';
     try {
-      return { result: await fn(), sampled: model.batcher.stats.sampled - before };
+      return { result: await fn(), sampled: cm.model.batcher.stats.sampled - before };
     } finally {
       delete process.env.NEMOTRON_NATIVE_SAMPLING;
     }
   }
 
   test('identical replies (reasoning with a thinking budget, penalties, bias) for fixed seeds', async () => {
-    const eot = model.tokenizer.special.endOfTurn!;
+    const eot = cm.model.tokenizer.special.endOfTurn!;
     const conversation = async () => {
-      const chat = model.createChatSession({ thinking: { maxTokens: 12, minTokens: 4, graceTokens: 2 } });
+      const chat = cm.model.createChatSession({ thinking: { maxTokens: 12, minTokens: 4, graceTokens: 2 } });
       const replies = [];
       // reasoning on (temperature 0.6 / topP 0.95 by default), with minTokens masking end-of-thinking
       replies.push(await chat.send('Think about it', { seed: 7, maxTokens: 30, logitBias: { [eot]: -Infinity } }));
@@ -323,7 +311,7 @@ describeChat('chat and text generation with native sampling on and off', () => {
   test('a logits processor or logprobs keep the JS path (and the same reply)', async () => {
     const run = () =>
       (async () => {
-        const chat = model.createChatSession({ reasoning: 'off' });
+        const chat = cm.model.createChatSession({ reasoning: 'off' });
         const r = await chat.send('hi', { seed: 3, temperature: 1, maxTokens: 8, logprobs: true, topLogprobs: 2 });
         chat.dispose();
         return r.text;
@@ -344,7 +332,7 @@ describeChat('chat and text generation with native sampling on and off', () => {
     const run = async () => {
       const out = [];
       for (const seed of [1, 2, 3]) {
-        const chat = model.createChatSession({ reasoning: 'off' });
+        const chat = cm.model.createChatSession({ reasoning: 'off' });
         const r1 = await chat.send('JSON please', { responseFormat: { schema }, temperature: 1, topP: 0.95, seed, maxTokens: 60 });
         const r2 = await chat.send('Now call the tool', { tools, toolChoice: 'required', temperature: 0.8, seed, maxTokens: 60 });
         out.push({ a: [r1.text, r1.finishReason], b: [r2.text, r2.finishReason, r2.toolCalls.map((c) => c.name)] });
@@ -372,8 +360,8 @@ describeChat('chat and text generation with native sampling on and off', () => {
 
   test('generateText (/v1/completions) gives the same text on both paths', async () => {
     const run = () =>
-      generateText(model, {
-        promptIds: model.tokenizer.encode('Once upon a time'),
+      generateText(cm.model, {
+        promptIds: cm.model.tokenizer.encode('Once upon a time'),
         maxTokens: 24,
         sampling: { temperature: 0.8, topP: 0.9, presencePenalty: 0.4, seed: 21 },
         stop: [],

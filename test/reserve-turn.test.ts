@@ -9,7 +9,7 @@ import OpenAI from 'openai';
 
 import { loadModel, type Model, type NemotronServer } from '../lib';
 import type { LogitsContext } from '../lib/chat/turn';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
+import { describeWithChatModel, makeChatModelDir } from './helpers/chat-model';
 import { banIds, forceIds, parseMetrics, requestText, startServerFixture, type ServerFixture } from './helpers/server-fixture';
 import { sharedModelDir } from './helpers/test-tokenizer';
 
@@ -18,18 +18,7 @@ if (!sharedModelDir()) console.log('skipping reserve-turn tests: ../shared/model
 
 const CONTEXT = 512;
 
-describeChat("chat session reserve: 'turn'", () => {
-  let md: ChatModelDir;
-  let model: Model;
-  beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: CONTEXT });
-  });
-  afterAll(() => {
-    model?.dispose();
-    md?.cleanup();
-  });
-
+describeWithChatModel("chat session reserve: 'turn'", 'reserve-turn tests', { contextSize: CONTEXT }, (cm) => {
   test('reserves prompt + maxTokens, replies as a whole-context session, and grows for a longer turn', async () => {
     const turns = [
       { text: 'hello there', maxTokens: 12 },
@@ -37,46 +26,46 @@ describeChat("chat session reserve: 'turn'", () => {
     ];
     const sampling = { temperature: 0.8, seed: 7 };
     // Every turn runs to maxTokens (no end of turn), so the second one outgrows the first's reservation.
-    const tok = model.tokenizer;
+    const tok = cm.model.tokenizer;
     const noEnd = banIds([tok.special.endOfTurn!, ...tok.eosTokenIds]);
-    const whole = model.createChatSession({ reasoning: 'off', sampling });
+    const whole = cm.model.createChatSession({ reasoning: 'off', sampling });
     const want = [];
     for (const t of turns) want.push(await whole.send(t.text, { maxTokens: t.maxTokens, logitsProcessor: noEnd }));
     whole.dispose(); // only the fitted session's reservation is measured below
-    await model.queue.run(async () => undefined); // (a disposed sequence gives its memory back after queued work)
-    expect(model.memory.reservedBytes).toBe(0);
+    await cm.model.queue.run(async () => undefined); // (a disposed sequence gives its memory back after queued work)
+    expect(cm.model.memory.reservedBytes).toBe(0);
 
-    const fitted = model.createChatSession({ reasoning: 'off', sampling, reserve: 'turn' });
+    const fitted = cm.model.createChatSession({ reasoning: 'off', sampling, reserve: 'turn' });
     let tokensBefore = 0; // tokens the fitted session's state held before this turn
     try {
       for (const [i, t] of turns.entries()) {
         const got = await fitted.send(t.text, { maxTokens: t.maxTokens, logitsProcessor: noEnd });
-        await model.queue.run(async () => undefined);
+        await cm.model.queue.run(async () => undefined);
         expect(got.usage.completionTokens).toBe(t.maxTokens);
         expect(got.text).toBe(want[i].text);
         expect(got.usage).toEqual(want[i].usage);
         expect(got.usage.cachedTokens).toBe(tokensBefore); // the state (fed again when growing) was reused
         // held until the next turn or dispose: exactly this turn's reach
-        expect(model.memory.reservedBytes).toBe(model.sequenceBytes(got.usage.promptTokens + t.maxTokens));
-        expect(model.memory.activeSequences).toBe(1);
+        expect(cm.model.memory.reservedBytes).toBe(cm.model.sequenceBytes(got.usage.promptTokens + t.maxTokens));
+        expect(cm.model.memory.activeSequences).toBe(1);
         tokensBefore = got.usage.promptTokens + got.usage.completionTokens;
       }
-      expect(model.memory.reservedBytes).toBeLessThan(model.sequenceBytes(CONTEXT));
+      expect(cm.model.memory.reservedBytes).toBeLessThan(cm.model.sequenceBytes(CONTEXT));
     } finally {
       fitted.dispose();
     }
   });
 
   test('a thinking budget reserves room for the closing tokens it forces', async () => {
-    const s = model.createChatSession({ thinking: { maxTokens: 4 }, reserve: 'turn', sampling: { temperature: 0 } });
-    const w = model.createChatSession({ thinking: { maxTokens: 4 }, sampling: { temperature: 0 } });
+    const s = cm.model.createChatSession({ thinking: { maxTokens: 4 }, reserve: 'turn', sampling: { temperature: 0 } });
+    const w = cm.model.createChatSession({ thinking: { maxTokens: 4 }, sampling: { temperature: 0 } });
     try {
       const got = await s.send('think briefly', { maxTokens: 10 });
-      await model.queue.run(async () => undefined);
-      const closing = Math.max(...['</think>', '.\n</think>'].map((t) => model.tokenizer.encode(t).length));
-      expect(model.memory.reservedBytes).toBe(model.sequenceBytes(got.usage.promptTokens + 10 + closing + 1));
+      await cm.model.queue.run(async () => undefined);
+      const closing = Math.max(...['</think>', '.\n</think>'].map((t) => cm.model.tokenizer.encode(t).length));
+      expect(cm.model.memory.reservedBytes).toBe(cm.model.sequenceBytes(got.usage.promptTokens + 10 + closing + 1));
       s.dispose();
-      await model.queue.run(async () => undefined);
+      await cm.model.queue.run(async () => undefined);
       const want = await w.send('think briefly', { maxTokens: 10 });
       expect(got.reasoning).toBe(want.reasoning);
       expect(got.text).toBe(want.text);

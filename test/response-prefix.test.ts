@@ -4,25 +4,12 @@
  * thinking budget) with reasoning on. Checked against an independent route to the same tokens (a logits
  * processor that forces the prefix's tokens one by one), on both sampling paths, and with JSON mode.
  */
-import { loadModel, type Model } from '../lib';
 import { InvalidArgumentError } from '../lib/errors';
 import type { LogitsContext } from '../lib/chat/turn';
-import { makeChatModelDir, type ChatModelDir } from './helpers/chat-model';
-import { sharedModelDir } from './helpers/test-tokenizer';
+import { describeWithChatModel } from './helpers/chat-model';
 
-const describeChat = sharedModelDir() ? describe : describe.skip;
-if (!sharedModelDir()) console.log('skipping responsePrefix tests: ../shared/models/nemotron-nano-9b-v2 (chat template) not found');
-
-describeChat('responsePrefix', () => {
-  let md: ChatModelDir;
-  let model: Model;
-  beforeAll(async () => {
-    md = makeChatModelDir();
-    model = await loadModel(md.dir, { device: 'cpu', contextSize: 2048 });
-  });
+describeWithChatModel('responsePrefix', 'responsePrefix tests', { contextSize: 2048 }, (cm) => {
   afterAll(() => {
-    model?.dispose();
-    md?.cleanup();
     delete process.env.NEMOTRON_NATIVE_SAMPLING;
   });
 
@@ -40,10 +27,10 @@ describeChat('responsePrefix', () => {
   };
 
   test('reasoning off: the answer is the prefix and what the model writes after it', async () => {
-    const ids = model.tokenizer.encode(prefix);
-    const a = model.createChatSession({ reasoning: 'off' });
+    const ids = cm.model.tokenizer.encode(prefix);
+    const a = cm.model.createChatSession({ reasoning: 'off' });
     const got = await a.send('Say something.', { temperature: 0, maxTokens: 12, responsePrefix: prefix });
-    const b = model.createChatSession({ reasoning: 'off' });
+    const b = cm.model.createChatSession({ reasoning: 'off' });
     const want = await b.send('Say something.', { temperature: 0, maxTokens: 12 + ids.length, logitsProcessor: forcing(ids) });
     expect(got.text.startsWith(prefix)).toBe(true);
     expect(got.text).toBe(want.text);
@@ -58,11 +45,11 @@ describeChat('responsePrefix', () => {
   });
 
   test('reasoning on: the prefix follows the thought, whether the model or the budget closes it', async () => {
-    const tok = model.tokenizer;
+    const tok = cm.model.tokenizer;
     const thinkEnd = tok.special.thinkEnd!;
     const ids = tok.encode(prefix);
     const think = async (o: { temperature: number; bias: number; seed?: number }, extra: object = {}) => {
-      const chat = model.createChatSession();
+      const chat = cm.model.createChatSession();
       const r = await chat.send('Think, then answer.', {
         temperature: o.temperature,
         seed: o.seed,
@@ -104,7 +91,7 @@ describeChat('responsePrefix', () => {
     for (const seed of [1, 2, 3]) expect(await sampled(seed)).toBeLessThan(50); // (closed by the model, not the budget)
 
     // A budget of 2 closes the thought with NVIDIA's closing text, then the prefix.
-    const chat = model.createChatSession();
+    const chat = cm.model.createChatSession();
     const r = await chat.send('Think, then answer.', {
       seed: 4,
       temperature: 0.7,
@@ -119,7 +106,7 @@ describeChat('responsePrefix', () => {
   });
 
   test('with JSON mode the prefix must start valid JSON, and the answer completes it', async () => {
-    const chat = model.createChatSession({ reasoning: 'off' });
+    const chat = cm.model.createChatSession({ reasoning: 'off' });
     const r = await chat.send('JSON please', { responseFormat: 'json', responsePrefix: '{"name": "', temperature: 1, seed: 3, maxTokens: 300 });
     expect(r.text.startsWith('{"name": "')).toBe(true);
     if (r.finishReason === 'stop') expect(typeof JSON.parse(r.text).name).toBe('string');

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { writeTestTokenizer, type TestTokenizerInfo } from './test-tokenizer';
+import { loadModel, type LoadModelOptions, type Model } from '../../lib';
+import { sharedModelDir, writeTestTokenizer, type TestTokenizerInfo } from './test-tokenizer';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { writeRandomModel } = require('../../scripts/random-model.js');
@@ -42,4 +43,40 @@ export function makeChatModelDir(): ChatModelDir {
     { seed: 7 },
   );
   return { dir, tokenizer, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The chat model of a describeWithChatModel block: set before its tests run. */
+export interface ChatModelContext {
+  md: ChatModelDir;
+  model: Model;
+}
+
+/**
+ * describe() over a chat model (makeChatModelDir) loaded on the CPU with `options` before the block's tests and
+ * disposed after them. Skipped, saying so once (`what` names the tests), where ../shared has no chat template
+ * (a user's clone).
+ */
+export function describeWithChatModel(
+  title: string,
+  what: string,
+  options: Omit<LoadModelOptions, 'device'>,
+  body: (ctx: ChatModelContext) => void,
+): void {
+  const ctx = {} as ChatModelContext;
+  if (!sharedModelDir()) {
+    console.log(`skipping ${what}: ../shared/models/nemotron-nano-9b-v2 (chat template) not found`);
+    describe.skip(title, () => body(ctx));
+    return;
+  }
+  describe(title, () => {
+    beforeAll(async () => {
+      ctx.md = makeChatModelDir();
+      ctx.model = await loadModel(ctx.md.dir, { device: 'cpu', ...options });
+    });
+    afterAll(() => {
+      ctx.model?.dispose();
+      ctx.md?.cleanup();
+    });
+    body(ctx);
+  });
 }
