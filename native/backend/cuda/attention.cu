@@ -13,18 +13,26 @@
 //    past+i+1; softmax is online (running max/sum, rescaled accumulators).
 //    K/V tiles are widened to fp32 as they are staged, so a bf16 cache halves
 //    the bytes read (what bounds decode) and changes nothing else.
+//    Prefill-sized tiles over a bf16 cache run on bf16 tensor cores instead
+//    (attn_tc_kernel: Q and the softmax weights rounded to bf16, fp32
+//    accumulation, as FlashAttention-2 / torch SDPA in bf16); an fp32 cache
+//    keeps the exact fp32 kernel (kvCache: 'f32').
 // 3. When a call has too few (span, kv head, row tile) blocks to fill the GPU
 //    (decode: one row tile per kv head), the key range is split into chunks
 //    (flash-decoding): each split writes an unnormalised partial (acc, max, sum)
 //    to a workspace and combine_kernel merges them.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -346,6 +354,210 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
   }
 }
 
+// ---------------------------------------------------------------- tensor-core prefill attention
+
+// The large-tile path for bf16 caches (prefill: BM = 64 (token, group member)
+// rows per block), on bf16 tensor cores with fp32 accumulation, as
+// FlashAttention-2 and torch SDPA compute in bf16: Q is rounded to bf16 as it is
+// staged and the softmax weights P as they are fed to P.V; K and V are the
+// cache's bf16 values as they are. Scores, the online softmax and the output
+// accumulate in fp32. Same blocks, key splits and causal limits as attn_kernel,
+// and the same partial format for combine_kernel.
+//
+// 4 warps; warp w owns rows 16w..16w+15. Per tile of kTcBN keys: S = Q K^T
+// (WMMA into shared memory), the online softmax on S by lane pairs (two lanes
+// per row, 16 keys each), then O += P V with O kept in shared memory (fp32): a
+// WMMA accumulator's element-to-row mapping is opaque, so the per-row rescale
+// by exp(m_old - m_new) is done on O in shared memory between tiles.
+constexpr int kTcBM = 64, kTcBN = 32, kTcThreads = 128;
+template <int HDP>
+struct TcTile {
+  static constexpr int LDQ = HDP + 8;     // bf16 Q/K/V rows, padded by 16 bytes (bank spread; WMMA ldm % 8 == 0)
+  static constexpr int LDS = kTcBN + 4;   // fp32 scores
+  static constexpr int LDP = kTcBN + 8;   // bf16 softmax weights
+  static constexpr int LDO = HDP + 4;     // fp32 output accumulators
+  static constexpr size_t Q_BYTES = size_t(kTcBM) * LDQ * 2, KV_BYTES = size_t(kTcBN) * LDQ * 2;
+  static constexpr size_t S_BYTES = size_t(kTcBM) * LDS * 4, P_BYTES = size_t(kTcBM) * LDP * 2;
+  static constexpr size_t O_BYTES = size_t(kTcBM) * LDO * 4;
+  // Every region starts on a 32-byte boundary (WMMA pointers must).
+  static constexpr size_t align32(size_t b) { return (b + 31) / 32 * 32; }
+  static constexpr size_t K_OFF = align32(Q_BYTES), V_OFF = K_OFF + align32(KV_BYTES);
+  static constexpr size_t S_OFF = V_OFF + align32(KV_BYTES), P_OFF = S_OFF + align32(S_BYTES);
+  static constexpr size_t O_OFF = P_OFF + align32(P_BYTES);
+  static constexpr size_t SMEM_BYTES = O_OFF + align32(O_BYTES);  // HDP 128: 81 KB
+  static_assert(HDP % 16 == 0 && HDP <= 128, "tensor-core attention tile");
+};
+
+template <int HDP>
+__global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();  // bf16 WMMA needs sm_80; attention() never launches this on older devices
+#else
+  using namespace nvcuda;
+  using T = TcTile<HDP>;
+  extern __shared__ __align__(128) uint8_t tc_smem[];
+  __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(tc_smem);
+  __nv_bfloat16* Ks = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::K_OFF);
+  __nv_bfloat16* Vs = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::V_OFF);
+  float* Ss = reinterpret_cast<float*>(tc_smem + T::S_OFF);
+  __nv_bfloat16* Ps = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::P_OFF);
+  float* Os = reinterpret_cast<float*>(tc_smem + T::O_OFF);
+
+  const int s = blockIdx.y / p.kv_heads, kvh = blockIdx.y % p.kv_heads;
+  const DevSpan sp = p.spans[s];
+  const int64_t rows = sp.n * p.group;
+  const int64_t tile = static_cast<int64_t>(gridDim.x) - 1 - blockIdx.x;
+  const int64_t r0 = tile * kTcBM;
+  if (r0 >= rows) return;
+  const int hd = p.head_dim, G = p.group;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+
+  const int64_t r_last = min(r0 + kTcBM, rows) - 1;
+  const int64_t kb = static_cast<int64_t>(blockIdx.z) * p.chunk;
+  const int64_t split_end = kb + p.chunk;
+  const int64_t ke = min(split_end, sp.past + r_last / G + 1);
+
+  // Lane pair (2i, 2i+1) of warp w owns row 16w + i; `half` picks its 16 of the tile's 32 keys.
+  const int my_row = warp * 16 + lane / 2, half = lane % 2;
+  const int64_t rr = r0 + my_row;
+  const int64_t lim = rr < rows ? min(split_end, sp.past + rr / G + 1) : -1;
+  float m = -INFINITY, l = 0.f;
+
+  // Stage Q (rounded to bf16; zero past head_dim and for padding rows) and clear O.
+  const int kvw_off = kvh * hd;
+  for (int idx = tid; idx < kTcBM * HDP; idx += kTcThreads) {
+    const int r = idx / HDP, d = idx % HDP;
+    float val = 0.f;
+    const int64_t qr = r0 + r;
+    if (qr < rows && d < hd) {
+      const int64_t i = qr / G, g = qr % G;
+      val = p.q[(sp.row0 + i) * p.qw + (kvh * G + g) * hd + d];
+    }
+    Qs[r * T::LDQ + d] = __float2bfloat16_rn(val);
+  }
+  for (int idx = tid; idx < kTcBM * T::LDO; idx += kTcThreads) Os[idx] = 0.f;
+  // Q and O are written across warps: visible to all before any use, also when this
+  // block's key range is empty (a split past its rows' causal limits) and the loop is skipped.
+  __syncthreads();
+  const __nv_bfloat16* kc = static_cast<const __nv_bfloat16*>(sp.k);
+  const __nv_bfloat16* vc = static_cast<const __nv_bfloat16*>(sp.v);
+  const bool vec_kv = p.vec && ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 7) == 0;
+
+  for (int64_t t0 = kb; t0 < ke; t0 += kTcBN) {
+    __syncthreads();  // the previous tile's K and V reads are done
+    // Stage K and V rows t0..t0+kTcBN-1 of this kv head as they are (bf16); zero past ke and past head_dim.
+    if (vec_kv) {
+      for (int idx = tid; idx < kTcBN * (HDP / 4); idx += kTcThreads) {
+        const int j = idx / (HDP / 4), d = (idx % (HDP / 4)) * 4;
+        uint2 kk = make_uint2(0u, 0u), vv = kk;
+        const int64_t key = t0 + j;
+        if (key < ke && d < hd) {
+          kk = __ldg(reinterpret_cast<const uint2*>(kc + key * p.kvw + kvw_off + d));
+          vv = __ldg(reinterpret_cast<const uint2*>(vc + key * p.kvw + kvw_off + d));
+        }
+        *reinterpret_cast<uint2*>(Ks + j * T::LDQ + d) = kk;
+        *reinterpret_cast<uint2*>(Vs + j * T::LDQ + d) = vv;
+      }
+    } else {
+      for (int idx = tid; idx < kTcBN * HDP; idx += kTcThreads) {
+        const int j = idx / HDP, d = idx % HDP;
+        __nv_bfloat16 kk = __float2bfloat16_rn(0.f), vv = kk;
+        const int64_t key = t0 + j;
+        if (key < ke && d < hd) {
+          kk = kc[key * p.kvw + kvw_off + d];
+          vv = vc[key * p.kvw + kvw_off + d];
+        }
+        Ks[j * T::LDQ + d] = kk;
+        Vs[j * T::LDQ + d] = vv;
+      }
+    }
+    __syncthreads();
+
+    // S[16 rows of this warp][32 keys] = Q K^T (K row-major [key][dim] is K^T column-major).
+#pragma unroll
+    for (int n = 0; n < kTcBN / 16; ++n) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> sacc;
+      wmma::fill_fragment(sacc, 0.f);
+#pragma unroll
+      for (int k = 0; k < HDP / 16; ++k) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> kb_frag;
+        wmma::load_matrix_sync(qa, Qs + warp * 16 * T::LDQ + k * 16, T::LDQ);
+        wmma::load_matrix_sync(kb_frag, Ks + n * 16 * T::LDQ + k * 16, T::LDQ);
+        wmma::mma_sync(sacc, qa, kb_frag, sacc);
+      }
+      wmma::store_matrix_sync(Ss + warp * 16 * T::LDS + n * 16, sacc, T::LDS, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // Online softmax of this lane's row over its 16 keys, combined with its partner lane.
+    float sc[16];
+    float mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int64_t key = t0 + half * 16 + j;
+      sc[j] = key < lim ? Ss[my_row * T::LDS + half * 16 + j] * p.scale_log2 : -INFINITY;
+      mx = fmaxf(mx, sc[j]);
+    }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    const float m_new = fmaxf(m, mx);
+    const float m_use = m_new == -INFINITY ? 0.f : m_new;  // no visible key yet: every p is 0, not NaN
+    const float alpha = exp2f(m - m_use);
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const float pj = exp2f(sc[j] - m_use);
+      sum += pj;
+      Ps[my_row * T::LDP + half * 16 + j] = __float2bfloat16_rn(pj);
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    l = l * alpha + sum;
+    m = m_new;
+    // Rescale this row's O (each lane of the pair takes half of it).
+    for (int d = half * (HDP / 2); d < (half + 1) * (HDP / 2); ++d) Os[my_row * T::LDO + d] *= alpha;
+    __syncwarp();
+
+    // O[16 rows][HDP] += P[16][32] V[32][HDP]
+#pragma unroll
+    for (int c = 0; c < HDP / 16; ++c) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> oacc;
+      float* o = Os + warp * 16 * T::LDO + c * 16;
+      wmma::load_matrix_sync(oacc, o, T::LDO, wmma::mem_row_major);
+#pragma unroll
+      for (int kk = 0; kk < kTcBN / 16; ++kk) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> pa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> vb;
+        wmma::load_matrix_sync(pa, Ps + warp * 16 * T::LDP + kk * 16, T::LDP);
+        wmma::load_matrix_sync(vb, Vs + kk * 16 * T::LDQ + c * 16, T::LDQ);
+        wmma::mma_sync(oacc, pa, vb, oacc);
+      }
+      wmma::store_matrix_sync(o, oacc, T::LDO, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+  __syncwarp();  // O's last stores are visible to the lanes that write it out
+
+  // Write: normalised output, or the split's unnormalised partial (as attn_kernel does).
+  if (lim < 0) return;
+  const int64_t tok = rr / G;
+  const int h = kvh * G + static_cast<int>(rr % G);
+  const float* orow = Os + my_row * T::LDO;
+  if (p.ws_acc == nullptr) {
+    const float inv = 1.f / l;  // unsplit: key 0 is visible to every real row, so l >= 1
+    float* o = p.out + (sp.row0 + tok) * p.qw + static_cast<int64_t>(h) * hd;
+    for (int d = half; d < hd; d += 2) o[d] = orow[d] * inv;
+  } else {
+    const int64_t pi = ((static_cast<int64_t>(blockIdx.z) * p.nspans + s) * p.max_n + tok) * p.q_heads + h;
+    float* o = p.ws_acc + pi * hd;
+    for (int d = half; d < hd; d += 2) o[d] = orow[d];
+    if (half == 0) {
+      p.ws_ml[pi * 2] = m;
+      p.ws_ml[pi * 2 + 1] = l;
+    }
+  }
+#endif
+}
+
 // grid (q_heads, max_n, nspans), 128 threads: merges the splits' partials of one
 // (span, token, head) row: out = sum_z acc_z 2^(m_z - M) / sum_z l_z 2^(m_z - M).
 __global__ void combine_kernel(const float* __restrict__ ws_acc, const float* __restrict__ ws_ml,
@@ -398,6 +610,7 @@ __global__ void combine_kernel(const float* __restrict__ ws_acc, const float* __
 struct DeviceInfo {
   int sms = 0;
   int max_smem_optin = 0;
+  int cc_major = 0;
 };
 
 std::mutex g_mu;
@@ -410,6 +623,7 @@ DeviceInfo device_info(int dev) {
   DeviceInfo d;
   cuda::check(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev), "attention: multiprocessor count");
   cuda::check(cudaDeviceGetAttribute(&d.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "attention: shared memory limit");
+  cuda::check(cudaDeviceGetAttribute(&d.cc_major, cudaDevAttrComputeCapabilityMajor, dev), "attention: compute capability");
   g_dev[dev] = d;
   return d;
 }
@@ -434,11 +648,36 @@ void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
   cuda::check(cudaGetLastError(), "attention kernel launch");
 }
 
+template <int HDP>
+void launch_tc(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
+  using T = TcTile<HDP>;
+  auto kern = attn_tc_kernel<HDP>;
+  {
+    static std::mutex mu;
+    static std::unordered_map<int, bool> done;
+    std::lock_guard<std::mutex> lk(mu);
+    if (!done[dev]) {
+      cuda::check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::SMEM_BYTES)),
+                  "raise tensor-core attention shared memory");
+      done[dev] = true;
+    }
+  }
+  kern<<<grid, kTcThreads, T::SMEM_BYTES, stream>>>(p);
+  cuda::check(cudaGetLastError(), "tensor-core attention kernel launch");
+}
+
+// NEMOTRON_ATTN_TC=0 keeps bf16-cache prefill on the fp32 kernel (to compare
+// speed and numerics); read at every call, so a test can run both paths.
+bool tensor_core_attention_enabled() {
+  const char* v = std::getenv("NEMOTRON_ATTN_TC");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
 // Row-tile height: small when the longest span has few (token, head) rows (decode),
 // where a 64-row tile would compute mostly padding.
 template <int HDP, int BM_SMALL, int BM_LARGE, int BN>
 struct Shape {
-  static constexpr int bm_small = BM_SMALL, bm_large = BM_LARGE, bn = BN;
+  static constexpr int hdp = HDP, bm_small = BM_SMALL, bm_large = BM_LARGE, bn = BN;
   template <typename KV>
   static void launch(bool small, const AttnParams& p, dim3 grid, int dev, cudaStream_t st) {
     if (small)
@@ -482,6 +721,12 @@ AttnPlan plan_attention(const AttentionArgs& a, int nspans, int64_t max_n, int64
   return pl;
 }
 
+template <typename S, typename KV>
+bool uses_tensor_cores(const AttnPlan& pl, const DeviceInfo& di) {
+  return std::is_same<KV, __nv_bfloat16>::value && !pl.small && S::hdp <= 128 && S::bm_large == kTcBM &&
+         di.cc_major >= 8 && tensor_core_attention_enabled();
+}
+
 // Shared memory per block (fp32): HDP 128: 98 KB (64-row) / 75 KB (16-row);
 // HDP 256 uses 32-key tiles to stay at 97 KB (fits A100's 163 KB too).
 template <typename S, typename KV>
@@ -511,8 +756,16 @@ void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int
   dim3 grid(static_cast<unsigned>(pl.tiles), static_cast<unsigned>(nspans * a.kv_heads),
             static_cast<unsigned>(pl.nsplits));
 
-  if (pl.nsplits == 1) {
+  // Large (prefill) tiles over a bf16 cache go to tensor cores (same blocks and partials).
+  const bool tc = uses_tensor_cores<S, KV>(pl, di);
+  auto launch = [&] {
+    if constexpr (S::hdp <= 128) {
+      if (tc) return launch_tc<S::hdp>(p, grid, dev, stream);
+    }
     S::template launch<KV>(pl.small, p, grid, dev, stream);
+  };
+  if (pl.nsplits == 1) {
+    launch();
     return;
   }
   const int64_t rows_ws = pl.nsplits * nspans * max_n * a.q_heads;
@@ -523,7 +776,7 @@ void run_attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int
   if (!ws) cuda::check(cudaMallocFromPoolAsync(&ws, bytes, workspace_pool(dev), stream), "attention workspace");
   p.ws_acc = static_cast<float*>(ws);
   p.ws_ml = p.ws_acc + rows_ws * a.head_dim;
-  S::template launch<KV>(pl.small, p, grid, dev, stream);
+  launch();
   combine_kernel<<<dim3(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(max_n), static_cast<unsigned>(nspans)),
                    128, 0, stream>>>(p.ws_acc, p.ws_ml, spans, nspans, static_cast<int>(max_n),
                                      static_cast<int>(a.q_heads), static_cast<int>(a.head_dim), p.qw,
@@ -552,6 +805,18 @@ void check_shape(const AttentionArgs& a, int nspans, int64_t max_n) {
 }
 
 }  // namespace
+
+bool attention_uses_tensor_cores(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys) {
+  if (nspans <= 0 || max_n <= 0 || a.kv_dtype != DType::BF16) return false;
+  check_shape(a, nspans, max_n);
+  int dev = 0;
+  cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
+  const DeviceInfo di = device_info(dev);
+  return with_shape(a, [&](auto shape) {
+    using S = decltype(shape);
+    return uses_tensor_cores<S, __nv_bfloat16>(plan_attention<S>(a, nspans, max_n, max_keys, di), di);
+  });
+}
 
 size_t attention_workspace_bytes(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys) {
   if (nspans <= 0 || max_n <= 0) return 0;

@@ -46,6 +46,10 @@ void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n
 void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
                cudaStream_t stream, float* workspace = nullptr, size_t workspace_bytes = 0);
 size_t attention_workspace_bytes(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys);
+// Whether that call runs on bf16 tensor cores (bf16 cache, prefill-sized row
+// tiles, head_dim <= 128, sm_80+, NEMOTRON_ATTN_TC not 0): Q and the softmax
+// weights are then rounded to bf16, so results match the CPU twin to ~1e-2, not 1e-4.
+bool attention_uses_tensor_cores(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys);
 
 // ---- sampling (sampling.cu; CPU twin: native/backend/cpu/sampling.cpp)
 // Applies n edits (device memory; at most one per (row, token)).

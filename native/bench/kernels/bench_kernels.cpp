@@ -194,8 +194,9 @@ void print_row(const Row& r, const Peaks& peaks) {
   else if (!r.torch_error.empty()) vs = "torch failed: " + r.torch_error.substr(0, 60);
   std::printf(" %10.4f %12s %s %s", r.ms, achieved.c_str(), pct.c_str(), vs.c_str());
   // Prefill attention is judged against the bf16 tensor peak (what SDPA runs
-  // on); an fp32 kernel's own ceiling is the fp32 FMA peak, so show that too.
-  if (c.name.rfind("attn.prefill", 0) == 0 && peaks.fp32_tflops > 0)
+  // on, and the tensor-core kernel); the fp32 kernel's own ceiling is the fp32
+  // FMA peak, so show that for its row.
+  if (c.name.rfind("attn.prefill", 0) == 0 && c.name.find("fp32kernel") != std::string::npos && peaks.fp32_tflops > 0)
     std::printf("  [= %.0f%% of fp32 FMA peak]", 100.0 * r.v.tflops / peaks.fp32_tflops);
   std::printf("\n");
   std::fflush(stdout);

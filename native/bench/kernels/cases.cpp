@@ -1,5 +1,7 @@
 #include "cases.h"
 
+#include <cstdlib>
+
 #include "backend/cuda/attention_bench.h"
 #include "backend/cuda/bench_hooks.h"
 #include "backend/cuda/linear_bench.h"
@@ -62,6 +64,22 @@ std::vector<Case> make_cases(bool quick) {
     c.cost = cost::attention_prefill(t, cost::BF16);
     c.run = [t](int iters) { return cuda::cuda_attention_time_ms(t, 0, DType::BF16, iters); };
     c.target = t == 8192 ? Target::AttnOfSdpa : Target::None;
+    add(std::move(c));
+  }
+  {
+    // The same 8K prefill on the fp32 kernel (NEMOTRON_ATTN_TC=0): what the tensor-core path buys.
+    Case c;
+    c.group = "attention prefill (causal, one sequence, no past; bf16 KV cache)";
+    c.name = "attn.prefill.T8192.fp32kernel";
+    c.shape = "T=8K heads 40/8 d=128, fp32 CUDA cores";
+    c.cost = cost::attention_prefill(8192, cost::BF16);
+    c.run = [](int iters) {
+      setenv("NEMOTRON_ATTN_TC", "0", 1);
+      struct Restore {
+        ~Restore() { unsetenv("NEMOTRON_ATTN_TC"); }
+      } restore;
+      return cuda::cuda_attention_time_ms(8192, 0, DType::BF16, iters);
+    };
     add(std::move(c));
   }
   struct DecodeCase {

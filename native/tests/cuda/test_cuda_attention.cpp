@@ -10,12 +10,15 @@
 // (~2e-5 at 70k keys) plus ~|score|*eps from the exponent; an indexing error (wrong
 // row, head, mask or split boundary) moves outputs by far more with these inputs.
 // A bf16 cache holds the same rounded values on both sides (both round to nearest
-// even on append), so the tolerance is the same. The caches must match bit for bit,
-// including untouched rows.
+// even on append), so the tolerance is the same, except where a call runs on
+// tensor cores (bf16 cache, prefill-sized tiles: cuda::attention_uses_tensor_cores):
+// Q and the softmax weights are rounded to bf16 there, and outputs move by ~1e-3
+// (kTensorCoreTolerance). The caches must match bit for bit, including untouched rows.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -52,6 +55,8 @@ struct DevBuf {
 
 using Shape = AttnShape;
 
+constexpr double kTensorCoreTolerance = 5e-3;
+
 ThreadPool& pool() {
   static ThreadPool p(ThreadPool::default_threads());
   return p;
@@ -82,7 +87,11 @@ void run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint64_t seed, fl
   DevBuf<cuda::DevSpan> dspans(ns);
   dspans.upload(hspans);
 
-  cuda::attention(c.args(dq.p, dk.p, dv.p, dout.p), dspans.p, static_cast<int>(ns), c.max_n, c.max_keys, nullptr);
+  const AttentionArgs ga = c.args(dq.p, dk.p, dv.p, dout.p);
+  const double tol = cuda::attention_uses_tensor_cores(ga, static_cast<int>(ns), c.max_n, c.max_keys)
+                         ? kTensorCoreTolerance
+                         : 1e-4;
+  cuda::attention(ga, dspans.p, static_cast<int>(ns), c.max_n, c.max_keys, nullptr);
   CU(cudaGetLastError());
   CU(cudaDeviceSynchronize());
 
@@ -97,9 +106,9 @@ void run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint64_t seed, fl
     const double e = std::fabs(double(out[i]) - c.want[i]) / (1.0 + std::fabs(double(c.want[i])));
     if (e > worst) worst = e, worst_i = i;
   }
-  if (nonfinite || !(worst <= 1e-4)) {
+  if (nonfinite || !(worst <= tol)) {
     std::ostringstream m;
-    m << label << ": " << nonfinite << " non-finite outputs, max rel err " << worst << " at row "
+    m << label << (tol > 1e-4 ? " (tensor cores)" : "") << ": " << nonfinite << " non-finite outputs, max rel err " << worst << " at row "
       << worst_i / c.qw << " head " << (worst_i % c.qw) / s.hd << " dim " << worst_i % s.hd;
     record_failure(__FILE__, __LINE__, m.str());
   }
@@ -139,6 +148,15 @@ TEST(cuda_attention_9b_bf16_cache) {
   run_case(k9B, {{1, 4096}, {1, 17}, {1, 0}, {1, 1000}, {1, 64}, {1, 63}}, 253, 2.0f, DType::BF16);
   run_case(k9B, {{1, 70000}}, 254, 8.0f, DType::BF16);
   run_case(k9B, {{1, 4096}, {7, 100}, {130, 0}, {1, 0}, {64, 64}, {3, 2000}}, 255, 2.0f, DType::BF16);
+}
+
+TEST(cuda_attention_9b_prefill_fp32_kernel_on_bf16_cache) {
+  // NEMOTRON_ATTN_TC=0: bf16-cache prefill on the fp32 kernel (the A/B the benchmark uses), to 1e-4.
+  if (!cuda_device_or_skip()) return;
+  setenv("NEMOTRON_ATTN_TC", "0", 1);
+  run_case(k9B, {{130, 300}}, 261, 2.0f, DType::BF16);
+  run_case(k9B, {{1000, 1500}}, 262, 2.0f, DType::BF16);
+  unsetenv("NEMOTRON_ATTN_TC");
 }
 
 TEST(cuda_attention_9b_mixed_spans) {
@@ -182,10 +200,12 @@ TEST(cuda_attention_incremental) {
     int64_t t0 = 0;
     std::vector<int64_t> pieces = {100, 37, 1, 100};
     for (int64_t i = 238; i < T; ++i) pieces.push_back(1);  // the rest as decode steps
+    bool tc = false;
     for (int64_t n : pieces) {
       dspan.upload({cuda::DevSpan{0, n, t0, nullptr, nullptr, dkc.p, dvc.p, c.capacity(0)}});
-      cuda::attention(c.args(dq.p + t0 * c.qw, dk.p + t0 * c.kvw, dv.p + t0 * c.kvw, dout.p + t0 * c.qw), dspan.p, 1,
-                      n, t0 + n, nullptr);
+      const AttentionArgs ga = c.args(dq.p + t0 * c.qw, dk.p + t0 * c.kvw, dv.p + t0 * c.kvw, dout.p + t0 * c.qw);
+      tc = tc || cuda::attention_uses_tensor_cores(ga, 1, n, t0 + n);
+      cuda::attention(ga, dspan.p, 1, n, t0 + n, nullptr);
       t0 += n;
     }
     CU(cudaDeviceSynchronize());
@@ -196,7 +216,7 @@ TEST(cuda_attention_incremental) {
       worst = std::isfinite(out[i]) ? std::max(worst, e) : 1e30;
     }
     CHECK(t0 == T);
-    CHECK(worst <= 1e-4);
+    CHECK(worst <= (tc ? kTensorCoreTolerance : 1e-4));
     CHECK(dkc.download() == c.want_kc[0]);
     CHECK(dvc.download() == c.want_vc[0]);
   }

@@ -8,6 +8,8 @@
 //
 // The emulated devices decide the key splits: 132 SMs (decode splits), 1 SM
 // (never splits: long unsplit tiles) and 1000 SMs (splits up to kMaxSplits).
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -28,13 +30,18 @@ namespace {
 
 using Shape = nemotron_test::AttnShape;
 
+// The tensor-core path rounds Q and the softmax weights to bf16 (2^-9 relative
+// each): outputs (convex combinations of |v| <= 1) move by ~1e-3 (1.4e-3 at most here).
+constexpr double kTensorCoreTolerance = 5e-3;
+
 // Element offsets that break the vector alignment of q (16 bytes) or of the
 // caches (16 bytes fp32, 8 bytes bf16), so the kernels take their scalar paths.
 struct Misalign {
   int q = 0, cache = 0;
 };
 
-void run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint32_t seed, Misalign mis = {},
+// Returns whether the call ran on tensor cores.
+bool run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint32_t seed, Misalign mis = {},
               DType kv = DType::F32) {
   const AttentionCase c = make_attention_case(pool(), s, specs, kv, seed);
   std::string label = "attention " + c.label();
@@ -59,11 +66,15 @@ void run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint32_t seed, Mi
     hspans[i] = cuda::DevSpan{c.row0[i], specs[i].n, specs[i].past, nullptr, nullptr, kp, vp, c.capacity(i)};
   }
   DevBuf<cuda::DevSpan> dspans(hspans);
-  cuda::attention(c.args(dq.p + mis.q, dk.p, dv.p, dout.p), dspans.p, static_cast<int>(ns), c.max_n, c.max_keys,
-                  nullptr);
+  const AttentionArgs ga = c.args(dq.p + mis.q, dk.p, dv.p, dout.p);
+  const bool tc = cuda::attention_uses_tensor_cores(ga, static_cast<int>(ns), c.max_n, c.max_keys);
+  if (tc) label += " (tensor cores)";
+  cuda::attention(ga, dspans.p, static_cast<int>(ns), c.max_n, c.max_keys, nullptr);
   require_no_launch_error();
 
-  EXPECT_LE(rel_err(dout.host(), c.want), 1e-4, label + " output");
+  const double err = rel_err(dout.host(), c.want);
+  if (tc) std::printf("  %s: max rel err %.3g\n", label.c_str(), err);
+  EXPECT_LE(err, tc ? kTensorCoreTolerance : 1e-4, label + " output");
   for (size_t i = 0; i < ns; ++i) {
     std::vector<uint8_t> gk(c.cache_bytes(i)), gv(c.cache_bytes(i));
     REQUIRE(cudaMemcpy(gk.data(), dkc[i]->p + shift, gk.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
@@ -71,6 +82,7 @@ void run_case(Shape s, const std::vector<AttnSpanSpec>& specs, uint32_t seed, Mi
     if (gk != c.want_kc[i] || gv != c.want_vc[i])
       record_failure(__FILE__, __LINE__, label + ": KV cache of span " + std::to_string(i) + " differs");
   }
+  return tc;
 }
 
 const Shape kSmall128{10, 2, 128};  // the 9B's head_dim and GQA group (5), fewer heads
@@ -126,6 +138,33 @@ TEST(emu_attention_bf16_cache) {
   run_case(kSmall128, {{2, 150}, {1, 9}}, 77, Misalign{0, 2}, DType::BF16);  // 4-byte aligned: still scalar
   UseDevice one(kOneSm);
   run_case(kSmall128, {{30, 100}}, 78, {}, DType::BF16);
+}
+
+TEST(emu_attention_bf16_prefill_tensor_cores) {
+  // Prefill tiles over a bf16 cache run on tensor cores (WMMA): unsplit and split
+  // (132 SMs: few blocks, so the keys are split and combined), ragged spans with
+  // decode rows beside prefill rows, head dims padded to the 32/64/128 tiles, odd
+  // head_dim (scalar staging), a GQA group that straddles row tiles.
+  const std::vector<std::pair<Shape, std::vector<AttnSpanSpec>>> cases = {
+      {kSmall128, {{20, 35}}},
+      {kSmall128, {{20, 300}}},
+      {kSmall128, {{13, 190}, {1, 400}, {4, 0}}},
+      {{6, 3, 80}, {{30, 200}, {1, 3}}},
+      {{4, 2, 36}, {{9, 130}}},
+      {{3, 1, 30}, {{40, 19}}},
+      {{8, 8, 64}, {{40, 0}}},
+      {{12, 2, 16}, {{11, 70}}},
+  };
+  uint32_t seed = 80;
+  for (const auto& c : cases) CHECK(run_case(c.first, c.second, seed++, {}, DType::BF16));
+  {
+    UseDevice one(kOneSm);  // never splits: several 64-row tiles each over all their keys
+    CHECK(run_case(kSmall128, {{30, 100}}, seed++, {}, DType::BF16));
+  }
+  // NEMOTRON_ATTN_TC=0: the same calls on the fp32 kernel, to the fp32 tolerance.
+  setenv("NEMOTRON_ATTN_TC", "0", 1);
+  for (const auto& c : cases) CHECK(!run_case(c.first, c.second, seed++, {}, DType::BF16));
+  unsetenv("NEMOTRON_ATTN_TC");
 }
 
 TEST(emu_attention_head_dim_256) {
