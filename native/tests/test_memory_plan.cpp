@@ -10,14 +10,23 @@
 
 using namespace nemotron;
 
-TEST(memory_plan_matches_real_allocations) {
-  const std::string base = nemotron_test::fixtures_dir();
-  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+namespace {
+// The tiny fixture on one CPU thread.
+std::unique_ptr<Engine> load_tiny(const std::string& base, const std::string& kv_cache = "auto",
+                                  int64_t max_batch_tokens = 512) {
   EngineOptions opts;
   opts.device = "cpu";
   opts.threads = 1;
-  opts.max_batch_tokens = 64;
-  auto engine = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  opts.max_batch_tokens = max_batch_tokens;
+  opts.kv_cache = kv_cache;
+  return Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+}
+}  // namespace
+
+TEST(memory_plan_matches_real_allocations) {
+  const std::string base = nemotron_test::fixtures_dir();
+  if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
+  auto engine = load_tiny(base, "auto", 64);
   const MemoryPlan plan = engine->memory_plan();
   CHECK(plan.device == "cpu");
   CHECK(plan.weight_bytes == engine->weight_bytes());
@@ -47,13 +56,9 @@ TEST(memory_plan_follows_the_kv_cache_type) {
   // KV allocation with it); anything else is refused with the choices.
   const std::string base = nemotron_test::fixtures_dir();
   if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
-  EngineOptions opts;
-  opts.device = "cpu";
-  opts.threads = 1;
-  auto f32 = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  auto f32 = load_tiny(base);
   CHECK(f32->memory_plan().kv_dtype == DType::F32);
-  opts.kv_cache = "bf16";
-  auto bf16 = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  auto bf16 = load_tiny(base, "bf16");
   const MemoryPlan a = f32->memory_plan(), b = bf16->memory_plan();
   CHECK(b.kv_dtype == DType::BF16);
   CHECK(b.kv_bytes_per_token * 2 == a.kv_bytes_per_token);
@@ -61,10 +66,9 @@ TEST(memory_plan_follows_the_kv_cache_type) {
   auto seq = bf16->create_sequence(2048);
   seq->reserve(2048);
   CHECK(seq->bytes() == b.state_bytes_per_sequence + 2048 * b.kv_bytes_per_token);
-  opts.kv_cache = "f16";
   bool refused = false;
   try {
-    Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+    load_tiny(base, "f16");
   } catch (const Error& e) {
     refused = e.code() == ErrorCode::InvalidArgument && std::string(e.what()).find("'auto', 'f32' or 'bf16'") != std::string::npos;
   }
@@ -74,10 +78,7 @@ TEST(memory_plan_follows_the_kv_cache_type) {
 TEST(engine_host_leases_are_reused_and_sized) {
   const std::string base = nemotron_test::fixtures_dir();
   if (base.empty()) return nemotron_test::skip("../shared/fixtures not found");
-  EngineOptions opts;
-  opts.device = "cpu";
-  opts.threads = 1;
-  auto engine = Engine::load(base + "/tiny-nemotron-h", opts, nullptr);
+  auto engine = load_tiny(base);
   float* first = nullptr;
   {
     HostLease a = engine->lease_host(1000);

@@ -31,9 +31,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/attention_bench.h"
@@ -629,41 +631,36 @@ DeviceInfo device_info(int dev) {
 }
 
 
-template <int HDP, int BM, int BN, typename KV>
-void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
-  using T = Tile<HDP, BM, BN>;
-  auto kern = attn_kernel<HDP, BM, BN, KV>;
-  if (T::SMEM_BYTES > 48 * 1024) {
-    // Raising the dynamic shared-memory limit is per device and per kernel; cache it.
+// Launches an attention kernel with `smem` bytes of dynamic shared memory,
+// first raising that kernel's limit when it needs more than the default 48 KB
+// (a setting per device and per kernel: made once, remembered here).
+void launch_kernel(void (*kern)(AttnParams), dim3 grid, int threads, size_t smem, int dev, const AttnParams& p,
+                   cudaStream_t stream, const char* what) {
+  if (smem > 48 * 1024) {
     static std::mutex mu;
-    static std::unordered_map<int, bool> done;
+    static std::set<std::pair<const void*, int>> raised;
     std::lock_guard<std::mutex> lk(mu);
-    if (!done[dev]) {
-      cuda::check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::SMEM_BYTES)),
-         "raise attention shared memory");
-      done[dev] = true;
+    const std::pair<const void*, int> key(reinterpret_cast<const void*>(kern), dev);
+    if (raised.count(key) == 0) {
+      cuda::check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+                  (std::string("raise ") + what + " shared memory").c_str());
+      raised.insert(key);
     }
   }
-  kern<<<grid, kThreads, T::SMEM_BYTES, stream>>>(p);
-  cuda::check(cudaGetLastError(), "attention kernel launch");
+  kern<<<grid, threads, smem, stream>>>(p);
+  cuda::check(cudaGetLastError(), (std::string(what) + " launch").c_str());
+}
+
+template <int HDP, int BM, int BN, typename KV>
+void launch_attn(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
+  launch_kernel(attn_kernel<HDP, BM, BN, KV>, grid, kThreads, Tile<HDP, BM, BN>::SMEM_BYTES, dev, p, stream,
+                "attention kernel");
 }
 
 template <int HDP>
 void launch_tc(const AttnParams& p, dim3 grid, int dev, cudaStream_t stream) {
-  using T = TcTile<HDP>;
-  auto kern = attn_tc_kernel<HDP>;
-  {
-    static std::mutex mu;
-    static std::unordered_map<int, bool> done;
-    std::lock_guard<std::mutex> lk(mu);
-    if (!done[dev]) {
-      cuda::check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::SMEM_BYTES)),
-                  "raise tensor-core attention shared memory");
-      done[dev] = true;
-    }
-  }
-  kern<<<grid, kTcThreads, T::SMEM_BYTES, stream>>>(p);
-  cuda::check(cudaGetLastError(), "tensor-core attention kernel launch");
+  launch_kernel(attn_tc_kernel<HDP>, grid, kTcThreads, TcTile<HDP>::SMEM_BYTES, dev, p, stream,
+                "tensor-core attention kernel");
 }
 
 // NEMOTRON_ATTN_TC=0 keeps bf16-cache prefill on the fp32 kernel (to compare
