@@ -368,25 +368,27 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
 //
 // 4 warps; warp w owns rows 16w..16w+15. Per tile of kTcBN keys: S = Q K^T
 // (WMMA into shared memory), the online softmax on S by lane pairs (two lanes
-// per row, 16 keys each), then O += P V with O kept in shared memory (fp32): a
-// WMMA accumulator's element-to-row mapping is opaque, so the per-row rescale
-// by exp(m_old - m_new) is done on O in shared memory between tiles.
+// per row, 16 keys each), then T = P V (WMMA into shared memory) and
+// O = O * exp(m_old - m_new) + T in registers: the lane pair owning a row holds
+// its HDP output columns (interleaved: lane half h has columns 2j + h). A WMMA
+// accumulator's element-to-row mapping is opaque, so the per-row rescale cannot
+// be applied to the accumulator itself.
 constexpr int kTcBM = 64, kTcBN = 32, kTcThreads = 128;
 template <int HDP>
 struct TcTile {
   static constexpr int LDQ = HDP + 8;     // bf16 Q/K/V rows, padded by 16 bytes (bank spread; WMMA ldm % 8 == 0)
   static constexpr int LDS = kTcBN + 4;   // fp32 scores
   static constexpr int LDP = kTcBN + 8;   // bf16 softmax weights
-  static constexpr int LDO = HDP + 4;     // fp32 output accumulators
+  static constexpr int LDO = HDP + 4;     // fp32 P.V tile products
   static constexpr size_t Q_BYTES = size_t(kTcBM) * LDQ * 2, KV_BYTES = size_t(kTcBN) * LDQ * 2;
   static constexpr size_t S_BYTES = size_t(kTcBM) * LDS * 4, P_BYTES = size_t(kTcBM) * LDP * 2;
-  static constexpr size_t O_BYTES = size_t(kTcBM) * LDO * 4;
+  static constexpr size_t T_BYTES = size_t(kTcBM) * LDO * 4;
   // Every region starts on a 32-byte boundary (WMMA pointers must).
   static constexpr size_t align32(size_t b) { return (b + 31) / 32 * 32; }
   static constexpr size_t K_OFF = align32(Q_BYTES), V_OFF = K_OFF + align32(KV_BYTES);
   static constexpr size_t S_OFF = V_OFF + align32(KV_BYTES), P_OFF = S_OFF + align32(S_BYTES);
-  static constexpr size_t O_OFF = P_OFF + align32(P_BYTES);
-  static constexpr size_t SMEM_BYTES = O_OFF + align32(O_BYTES);  // HDP 128: 81 KB
+  static constexpr size_t T_OFF = P_OFF + align32(P_BYTES);
+  static constexpr size_t SMEM_BYTES = T_OFF + align32(T_BYTES);  // HDP 128: 81 KB
   static_assert(HDP % 16 == 0 && HDP <= 128, "tensor-core attention tile");
 };
 
@@ -403,7 +405,7 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
   __nv_bfloat16* Vs = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::V_OFF);
   float* Ss = reinterpret_cast<float*>(tc_smem + T::S_OFF);
   __nv_bfloat16* Ps = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::P_OFF);
-  float* Os = reinterpret_cast<float*>(tc_smem + T::O_OFF);
+  float* Ts = reinterpret_cast<float*>(tc_smem + T::T_OFF);  // P.V of the current tile
 
   const int s = blockIdx.y / p.kv_heads, kvh = blockIdx.y % p.kv_heads;
   const DevSpan sp = p.spans[s];
@@ -425,7 +427,7 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
   const int64_t lim = rr < rows ? min(split_end, sp.past + rr / G + 1) : -1;
   float m = -INFINITY, l = 0.f;
 
-  // Stage Q (rounded to bf16; zero past head_dim and for padding rows) and clear O.
+  // Stage Q (rounded to bf16; zero past head_dim and for padding rows; the loop's first barrier publishes it).
   const int kvw_off = kvh * hd;
   for (int idx = tid; idx < kTcBM * HDP; idx += kTcThreads) {
     const int r = idx / HDP, d = idx % HDP;
@@ -437,16 +439,15 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
     }
     Qs[r * T::LDQ + d] = __float2bfloat16_rn(val);
   }
-  for (int idx = tid; idx < kTcBM * T::LDO; idx += kTcThreads) Os[idx] = 0.f;
-  // Q and O are written across warps: visible to all before any use, also when this
-  // block's key range is empty (a split past its rows' causal limits) and the loop is skipped.
-  __syncthreads();
+  float o[HDP / 2];  // this lane's output columns 2j + half of its row, unnormalised
+#pragma unroll
+  for (int j = 0; j < HDP / 2; ++j) o[j] = 0.f;
   const __nv_bfloat16* kc = static_cast<const __nv_bfloat16*>(sp.k);
   const __nv_bfloat16* vc = static_cast<const __nv_bfloat16*>(sp.v);
   const bool vec_kv = p.vec && ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 7) == 0;
 
   for (int64_t t0 = kb; t0 < ke; t0 += kTcBN) {
-    __syncthreads();  // the previous tile's K and V reads are done
+    __syncthreads();  // the previous tile's K, V and T reads are done (and Q is staged)
     // Stage K and V rows t0..t0+kTcBN-1 of this kv head as they are (bf16); zero past ke and past head_dim.
     if (vec_kv) {
       for (int idx = tid; idx < kTcBN * (HDP / 4); idx += kTcThreads) {
@@ -508,50 +509,57 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
     float sum = 0.f;
 #pragma unroll
     for (int j = 0; j < 16; ++j) {
-      const float pj = exp2f(sc[j] - m_use);
-      sum += pj;
-      Ps[my_row * T::LDP + half * 16 + j] = __float2bfloat16_rn(pj);
+      sc[j] = exp2f(sc[j] - m_use);
+      sum += sc[j];
     }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     l = l * alpha + sum;
     m = m_new;
-    // Rescale this row's O (each lane of the pair takes half of it).
-    for (int d = half * (HDP / 2); d < (half + 1) * (HDP / 2); ++d) Os[my_row * T::LDO + d] *= alpha;
-    __syncwarp();
+    // P goes to shared memory after the last shuffle: only the __syncwarp below
+    // orders these writes before the warp's tensor-core loads of P.
+#pragma unroll
+    for (int j = 0; j < 16; ++j) Ps[my_row * T::LDP + half * 16 + j] = __float2bfloat16_rn(sc[j]);
+    __syncwarp();  // P is complete
 
-    // O[16 rows][HDP] += P[16][32] V[32][HDP]
+    // T[16 rows][HDP] = P[16][32] V[32][HDP]
 #pragma unroll
     for (int c = 0; c < HDP / 16; ++c) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> oacc;
-      float* o = Os + warp * 16 * T::LDO + c * 16;
-      wmma::load_matrix_sync(oacc, o, T::LDO, wmma::mem_row_major);
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> tacc;
+      wmma::fill_fragment(tacc, 0.f);
 #pragma unroll
       for (int kk = 0; kk < kTcBN / 16; ++kk) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> pa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> vb;
         wmma::load_matrix_sync(pa, Ps + warp * 16 * T::LDP + kk * 16, T::LDP);
         wmma::load_matrix_sync(vb, Vs + kk * 16 * T::LDQ + c * 16, T::LDQ);
-        wmma::mma_sync(oacc, pa, vb, oacc);
+        wmma::mma_sync(tacc, pa, vb, tacc);
       }
-      wmma::store_matrix_sync(o, oacc, T::LDO, wmma::mem_row_major);
+      wmma::store_matrix_sync(Ts + warp * 16 * T::LDO + c * 16, tacc, T::LDO, wmma::mem_row_major);
     }
-    __syncwarp();
+    __syncwarp();  // T is stored
+
+    // O = O * alpha + T for this lane's columns of its row.
+    const float* trow = Ts + my_row * T::LDO + half;
+#pragma unroll
+    for (int j = 0; j < HDP / 2; ++j) o[j] = fmaf(o[j], alpha, trow[2 * j]);
   }
-  __syncwarp();  // O's last stores are visible to the lanes that write it out
 
   // Write: normalised output, or the split's unnormalised partial (as attn_kernel does).
   if (lim < 0) return;
   const int64_t tok = rr / G;
   const int h = kvh * G + static_cast<int>(rr % G);
-  const float* orow = Os + my_row * T::LDO;
   if (p.ws_acc == nullptr) {
     const float inv = 1.f / l;  // unsplit: key 0 is visible to every real row, so l >= 1
-    float* o = p.out + (sp.row0 + tok) * p.qw + static_cast<int64_t>(h) * hd;
-    for (int d = half; d < hd; d += 2) o[d] = orow[d] * inv;
+    float* dst = p.out + (sp.row0 + tok) * p.qw + static_cast<int64_t>(h) * hd;
+#pragma unroll
+    for (int j = 0; j < HDP / 2; ++j)
+      if (2 * j + half < hd) dst[2 * j + half] = o[j] * inv;
   } else {
     const int64_t pi = ((static_cast<int64_t>(blockIdx.z) * p.nspans + s) * p.max_n + tok) * p.q_heads + h;
-    float* o = p.ws_acc + pi * hd;
-    for (int d = half; d < hd; d += 2) o[d] = orow[d];
+    float* dst = p.ws_acc + pi * hd;
+#pragma unroll
+    for (int j = 0; j < HDP / 2; ++j)
+      if (2 * j + half < hd) dst[2 * j + half] = o[j];
     if (half == 0) {
       p.ws_ml[pi * 2] = m;
       p.ws_ml[pi * 2 + 1] = l;
