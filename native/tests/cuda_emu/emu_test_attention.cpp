@@ -183,4 +183,8 @@ TEST(emu_attention_9b_shapes) {
   run_case(k9b, {{1, 5000}, {1, 17}, {1, 900}, {1, 0}}, 60);
   run_case(k9b, {{20, 3000}}, 61);
   run_case(k9b, {{13, 190}, {2, 400}}, 62);
+  // the engine's CUDA cache type: decode on the fp32 kernel, prefill on tensor cores
+  CHECK(!run_case(k9b, {{1, 5000}, {1, 17}, {1, 900}, {1, 0}}, 63, {}, DType::BF16));
+  CHECK(run_case(k9b, {{20, 3000}}, 64, {}, DType::BF16));
+  CHECK(run_case(k9b, {{13, 190}, {2, 400}}, 65, {}, DType::BF16));
 }
