@@ -13,15 +13,36 @@
  *
  * Reuse changes where the prefill's chunks start, so logits can differ from an
  * uncached run in the last float bits (as any change of chunking does), not more.
+ *
+ * The snapshots outlive the process with save(dir) / load(dir): one state file
+ * each (sequence.saveState), its prefix's tokens in the file's meta, so a
+ * restarted server does not compute a long shared system prompt again.
  */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import type { Reclaimer } from './admission';
 import { DisposedError, OutOfMemoryError } from './errors';
 import type { Sequence } from './sequence';
+import { inspectStateFile } from './state-file';
 
 export interface PromptCacheHost {
   createSequence(options: { contextSize: number }): Sequence;
   sequenceBytes(contextSize: number): number;
+  loadSequence(file: string, options: { contextSize: number }): Promise<Sequence>;
 }
+
+/** What load(dir) did: snapshots now in the cache, and the files it could not use (with why). */
+export interface PromptCacheLoadReport {
+  loaded: number;
+  skipped: Array<{ file: string; reason: string }>;
+}
+
+// Snapshot files: prefix-<16 hex digits of the tokens' hash>.state, meta {kind, rank, tokens}.
+const FILE_PREFIX = 'prefix-';
+const FILE_SUFFIX = '.state';
+const META_KIND = 'nemotron-prompt-cache';
 
 export interface PromptCacheOptions {
   /** Most snapshots kept (least recently used dropped first). */
@@ -120,6 +141,74 @@ export class PromptCache {
       seq.dispose();
       throw err;
     }
+  }
+
+  /**
+   * Writes every snapshot to `dir` (created when missing): one state file each, named after its tokens, and
+   * removes the snapshot files an earlier save left there that the cache no longer holds. Their recency
+   * is kept, so load() restores the same order of eviction.
+   */
+  async save(dir: string): Promise<{ files: number; bytes: number }> {
+    await fs.promises.mkdir(dir, { recursive: true });
+    const kept = new Set<string>();
+    let bytes = 0;
+    const live = this.entries.filter((e) => !e.seq.disposed);
+    for (const [rank, e] of live.entries()) {
+      const name = FILE_PREFIX + createHash('sha256').update(Buffer.from(e.tokens.buffer, e.tokens.byteOffset, e.tokens.byteLength)).digest('hex').slice(0, 16) + FILE_SUFFIX;
+      const meta = JSON.stringify({ kind: META_KIND, rank, tokens: Array.from(e.tokens) });
+      bytes += (await e.seq.saveState(path.join(dir, name), { meta })).bytes;
+      kept.add(name);
+    }
+    for (const f of await fs.promises.readdir(dir))
+      if (f.startsWith(FILE_PREFIX) && f.endsWith(FILE_SUFFIX) && !kept.has(f)) await fs.promises.rm(path.join(dir, f), { force: true });
+    return { files: kept.size, bytes };
+  }
+
+  /**
+   * Adds the snapshots save(dir) wrote (a missing directory holds none), the most recently used kept when
+   * they are more than maxEntries. A file this model cannot use (saved by other weights, damaged, not a
+   * snapshot) is skipped and reported, never fatal: the cache is an optimisation.
+   */
+  async load(dir: string): Promise<PromptCacheLoadReport> {
+    const report: PromptCacheLoadReport = { loaded: 0, skipped: [] };
+    let names: string[];
+    try {
+      names = (await fs.promises.readdir(dir)).filter((f) => f.startsWith(FILE_PREFIX) && f.endsWith(FILE_SUFFIX));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return report;
+      throw err;
+    }
+    const found: Array<{ file: string; rank: number; tokens: Int32Array }> = [];
+    for (const name of names) {
+      const file = path.join(dir, name);
+      try {
+        const info = await inspectStateFile(file);
+        const meta = JSON.parse(info.meta) as { kind?: unknown; rank?: unknown; tokens?: unknown };
+        const tokens = meta.tokens;
+        if (meta.kind !== META_KIND || !Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0))
+          throw new Error('not a prompt-cache snapshot (its meta is not one)');
+        if (tokens.length !== info.tokens) throw new Error(`its meta lists ${tokens.length} tokens but the state holds ${info.tokens}`);
+        found.push({ file, rank: typeof meta.rank === 'number' ? meta.rank : 0, tokens: Int32Array.from(tokens as number[]) });
+      } catch (err) {
+        report.skipped.push({ file, reason: (err as Error).message });
+      }
+    }
+    found.sort((a, b) => a.rank - b.rank); // least recently used first, as the cache keeps them
+    for (const f of found.slice(Math.max(0, found.length - this.options.maxEntries))) {
+      if (f.tokens.length < 1 || this.find(f.tokens)) continue;
+      try {
+        const seq = await this.host.loadSequence(f.file, { contextSize: f.tokens.length });
+        this.entries.push({ tokens: f.tokens, seq, bytes: this.host.sequenceBytes(f.tokens.length) });
+        report.loaded++;
+      } catch (err) {
+        report.skipped.push({ file: f.file, reason: (err as Error).message });
+      }
+    }
+    while (this.entries.length > this.options.maxEntries) {
+      this.entries.shift()!.seq.dispose();
+      this.counters.evictions++;
+    }
+    return report;
   }
 
   /** Drops every snapshot (their memory goes back after queued work). */

@@ -3,8 +3,13 @@
  * starts with a snapshot is prefilled from it and still matches the golden
  * logits; snapshots are reused only when they are a prefix; they hold memory
  * like sequences, are dropped beyond maxEntries and when a sequence has to wait
- * for memory. Also Sequence.clone({ contextSize }), which the cache is built on.
+ * for memory; they outlive the process through save(dir) / load(dir). Also
+ * Sequence.clone({ contextSize }), which the cache is built on.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 import { loadModel, type Model } from '../lib';
 import { OutOfMemoryError } from '../lib/errors';
 import { describeWithFixtures, loadFixture, maxAbsDiff, row, type Fixture } from './helpers/fixtures';
@@ -112,5 +117,56 @@ describeWithFixtures('prompt cache (fixture tiny-nemotron-h)', () => {
     big.dispose();
     await settle();
     expect(model.memory.reservedBytes).toBe(0);
+  });
+
+  test('save(dir) / load(dir): a new process starts with the snapshots, in their order, and skips files it cannot use', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nemotron-prompt-cache-'));
+    try {
+      model = await loadModel(fx.dir, { device: 'cpu', promptCache: { maxEntries: 4, minTokens: 8 } });
+      const cache = model.promptCache!;
+      (await cache.prefill(ids, { contextSize: 256, snapshotAt: [40, 100] })).seq.dispose();
+      const uncached = await cache.prefill(ids.slice(0, 130), { contextSize: 256 }); // a hit: 100 reused
+      expect(uncached.reusedTokens).toBe(100);
+      uncached.seq.dispose();
+      // then a prompt that shares only the first 40 tokens: the 40-token snapshot is now the most recently used
+      const diverging = [...ids.slice(0, 40), (ids[40] + 1) % fx.vocab, ...ids.slice(41, 60)];
+      const hit40 = await cache.prefill(diverging, { contextSize: 256 });
+      expect(hit40.reusedTokens).toBe(40);
+      hit40.seq.dispose();
+      const saved = await cache.save(dir);
+      expect(saved.files).toBe(2);
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith('.state'))).toHaveLength(2);
+      model.dispose();
+
+      // Another model instance (as after a restart): the same snapshots, the same results.
+      model = await loadModel(fx.dir, { device: 'cpu', promptCache: { maxEntries: 4, minTokens: 8 } });
+      fs.writeFileSync(path.join(dir, 'prefix-0000000000000000.state'), 'not a state file');
+      const report = await model.promptCache!.load(dir);
+      expect(report.loaded).toBe(2);
+      expect(report.skipped).toHaveLength(1);
+      expect(report.skipped[0].file).toMatch(/prefix-0000000000000000\.state$/);
+      await settle();
+      expect(model.promptCache!.stats).toMatchObject({ entries: 2, bytes: model.sequenceBytes(40) + model.sequenceBytes(100) });
+      const r = await model.promptCache!.prefill(ids.slice(0, 130), { contextSize: 256 });
+      expect(r.reusedTokens).toBe(100);
+      expect(maxAbsDiff(r.logits, lastRow(130))).toBeLessThanOrEqual(tol);
+      r.seq.dispose();
+      // maxEntries 1: only the most recently used when saved (the 40-token prefix, though created first) is loaded
+      model.dispose();
+      model = await loadModel(fx.dir, { device: 'cpu', promptCache: { maxEntries: 1, minTokens: 8 } });
+      expect((await model.promptCache!.load(dir)).loaded).toBe(1);
+      const r2 = await model.promptCache!.prefill(ids, { contextSize: 256 });
+      expect(r2.reusedTokens).toBe(40);
+      expect(maxAbsDiff(r2.logits, lastRow(ids.length))).toBeLessThanOrEqual(tol);
+      r2.seq.dispose();
+      // saving again replaces the directory's snapshot files (prefix-*.state) with this cache's one
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'kept');
+      expect((await model.promptCache!.save(dir)).files).toBe(1);
+      expect(fs.readdirSync(dir).sort()).toEqual(['notes.txt', expect.stringMatching(/^prefix-[0-9a-f]{16}\.state$/)]);
+      // a missing directory holds no snapshots
+      expect(await model.promptCache!.load(path.join(dir, 'absent'))).toEqual({ loaded: 0, skipped: [] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -30,6 +30,7 @@ const spec = {
     'max-queue': { kind: 'number', integer: true, min: 0, help: 'most waiting requests before 429 (default 64)' },
     'max-concurrent': { kind: 'number', integer: true, min: 1, help: 'generations run at once, batched together (default: 8 on the CPU, 128 on a GPU)' },
     'prompt-cache': { kind: 'number', integer: true, min: 0, help: 'snapshots of common prompt prefixes kept for reuse (default 16; 0 = off)' },
+    'prompt-cache-dir': { kind: 'string', value: 'DIR', help: 'load the prompt snapshots saved here at start, save them here at stop' },
     'max-tokens': { kind: 'number', integer: true, min: 1, help: 'default max_tokens when a request gives none' },
   },
 } as const;
@@ -45,6 +46,11 @@ export async function run(argv: string[]): Promise<number> {
   const device = o.device ?? 'auto';
   if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
     console.error(`nemotron serve: --device must be auto, cpu or cuda, got "${device}"`);
+    return 2;
+  }
+  const cacheDir = o['prompt-cache-dir'];
+  if (cacheDir !== undefined && (o['prompt-cache'] ?? DEFAULT_PROMPT_CACHE) === 0) {
+    console.error('nemotron serve: --prompt-cache-dir needs the prompt cache on (--prompt-cache N with N > 0)');
     return 2;
   }
   const kvCache = o['kv-cache'] ?? 'auto';
@@ -68,6 +74,11 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   bar?.finish(`loaded ${o.model} on ${model.device} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (cacheDir !== undefined && model.promptCache) {
+    const r = await model.promptCache.load(cacheDir);
+    console.log(`prompt cache: ${r.loaded} snapshot(s) loaded from ${cacheDir}`);
+    for (const sk of r.skipped) console.error(`prompt cache: skipped ${sk.file}: ${sk.reason}`);
+  }
 
   const server = await createServer(model, {
     host: o.host ?? '127.0.0.1',
@@ -107,6 +118,14 @@ export async function run(argv: string[]): Promise<number> {
     };
   });
   closed();
+  if (cacheDir !== undefined && model.promptCache) {
+    try {
+      const saved = await model.promptCache.save(cacheDir);
+      console.error(`prompt cache: ${saved.files} snapshot(s) saved to ${cacheDir}`);
+    } catch (err) {
+      console.error(`nemotron serve: could not save the prompt cache to ${cacheDir}: ${(err as Error).message}`);
+    }
+  }
   model.dispose();
   return 0;
 }
