@@ -392,6 +392,30 @@ struct TcTile {
   static_assert(HDP % 16 == 0 && HDP <= 128, "tensor-core attention tile");
 };
 
+// One warp: out[16][16*NT] (fp32, row-major, ldo) = a[16][16*KT] (bf16, row-major, lda) . b,
+// where b's 16x16 block (k, n) starts at b + k*bk + n*bn and is laid out BL with ldb.
+template <int NT, int KT, typename BL>
+__device__ __forceinline__ void warp_product(const __nv_bfloat16* a, int lda, const __nv_bfloat16* b, int ldb, int bk,
+                                             int bn, float* out, int ldo) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+#pragma unroll
+  for (int n = 0; n < NT; ++n) {
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.f);
+#pragma unroll
+    for (int k = 0; k < KT; ++k) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> af;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, BL> bf;
+      wmma::load_matrix_sync(af, a + k * 16, lda);
+      wmma::load_matrix_sync(bf, b + k * bk + n * bn, ldb);
+      wmma::mma_sync(acc, af, bf, acc);
+    }
+    wmma::store_matrix_sync(out + n * 16, acc, ldo, wmma::mem_row_major);
+  }
+#endif
+}
+
 template <int HDP>
 __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
@@ -476,21 +500,10 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
     }
     __syncthreads();
 
-    // S[16 rows of this warp][32 keys] = Q K^T (K row-major [key][dim] is K^T column-major).
-#pragma unroll
-    for (int n = 0; n < kTcBN / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> sacc;
-      wmma::fill_fragment(sacc, 0.f);
-#pragma unroll
-      for (int k = 0; k < HDP / 16; ++k) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> kb_frag;
-        wmma::load_matrix_sync(qa, Qs + warp * 16 * T::LDQ + k * 16, T::LDQ);
-        wmma::load_matrix_sync(kb_frag, Ks + n * 16 * T::LDQ + k * 16, T::LDQ);
-        wmma::mma_sync(sacc, qa, kb_frag, sacc);
-      }
-      wmma::store_matrix_sync(Ss + warp * 16 * T::LDS + n * 16, sacc, T::LDS, wmma::mem_row_major);
-    }
+    // S[16 rows of this warp][32 keys] = Q K^T (K row-major [key][dim] is K^T column-major:
+    // its 16x16 block (k, n) starts at key 16n, dim 16k).
+    warp_product<kTcBN / 16, HDP / 16, wmma::col_major>(Qs + warp * 16 * T::LDQ, T::LDQ, Ks, T::LDQ, 16, 16 * T::LDQ,
+                                                         Ss + warp * 16 * T::LDS, T::LDS);
     __syncwarp();
 
     // Online softmax of this lane's row over its 16 keys, combined with its partner lane.
@@ -521,21 +534,9 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
     for (int j = 0; j < 16; ++j) Ps[my_row * T::LDP + half * 16 + j] = __float2bfloat16_rn(sc[j]);
     __syncwarp();  // P is complete
 
-    // T[16 rows][HDP] = P[16][32] V[32][HDP]
-#pragma unroll
-    for (int c = 0; c < HDP / 16; ++c) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> tacc;
-      wmma::fill_fragment(tacc, 0.f);
-#pragma unroll
-      for (int kk = 0; kk < kTcBN / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> pa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> vb;
-        wmma::load_matrix_sync(pa, Ps + warp * 16 * T::LDP + kk * 16, T::LDP);
-        wmma::load_matrix_sync(vb, Vs + kk * 16 * T::LDQ + c * 16, T::LDQ);
-        wmma::mma_sync(tacc, pa, vb, tacc);
-      }
-      wmma::store_matrix_sync(Ts + warp * 16 * T::LDO + c * 16, tacc, T::LDO, wmma::mem_row_major);
-    }
+    // T[16 rows][HDP] = P[16][32] V[32][HDP] (V's block (k, n) starts at key 16k, dim 16n).
+    warp_product<HDP / 16, kTcBN / 16, wmma::row_major>(Ps + warp * 16 * T::LDP, T::LDP, Vs, T::LDQ, 16 * T::LDQ, 16,
+                                                        Ts + warp * 16 * T::LDO, T::LDO);
     __syncwarp();  // T is stored
 
     // O = O * alpha + T for this lane's columns of its row.
