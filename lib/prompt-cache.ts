@@ -154,7 +154,7 @@ export class PromptCache {
     let bytes = 0;
     const live = this.entries.filter((e) => !e.seq.disposed);
     for (const [rank, e] of live.entries()) {
-      const name = FILE_PREFIX + createHash('sha256').update(Buffer.from(e.tokens.buffer, e.tokens.byteOffset, e.tokens.byteLength)).digest('hex').slice(0, 16) + FILE_SUFFIX;
+      const name = snapshotFileName(e.tokens);
       const meta = JSON.stringify({ kind: META_KIND, rank, tokens: Array.from(e.tokens) });
       bytes += (await e.seq.saveState(path.join(dir, name), { meta })).bytes;
       kept.add(name);
@@ -265,6 +265,12 @@ export class PromptCache {
       this.counters.evictions++;
     }
   }
+}
+
+/** prefix-<the first 16 hex digits of the tokens' SHA-256>.state */
+function snapshotFileName(tokens: Int32Array): string {
+  const bytes = Buffer.from(tokens.buffer, tokens.byteOffset, tokens.byteLength);
+  return FILE_PREFIX + createHash('sha256').update(bytes).digest('hex').slice(0, 16) + FILE_SUFFIX;
 }
 
 function startsWith(a: Int32Array, prefix: Int32Array): boolean {
