@@ -138,7 +138,30 @@ struct AttnParams {
   bool vec;            // head_dim % 4 == 0 and q is 16-byte aligned
 };
 
-// grid: x = row tile (reversed: longest-key tiles start first), y = span*kv_heads + kv head, z = key split.
+// What one block of either attention kernel covers. grid: x = row tile (reversed:
+// longest-key tiles start first), y = span * kv_heads + kv head, z = key split.
+// Rows are the span's (token, group member) pairs r = i*G + g; keys [kb, ke)
+// are the split's chunk, cut at the causal limit of the block's last row.
+struct BlockWork {
+  int s, kvh;
+  DevSpan sp;
+  int64_t rows, r0, kb, split_end, ke;
+};
+__device__ __forceinline__ BlockWork block_work(const AttnParams& p, int bm) {
+  BlockWork w;
+  w.s = blockIdx.y / p.kv_heads;
+  w.kvh = blockIdx.y % p.kv_heads;
+  w.sp = p.spans[w.s];
+  w.rows = w.sp.n * p.group;
+  w.r0 = (static_cast<int64_t>(gridDim.x) - 1 - blockIdx.x) * bm;
+  const int64_t r_last = min(w.r0 + bm, w.rows) - 1;
+  w.kb = static_cast<int64_t>(blockIdx.z) * p.chunk;
+  w.split_end = w.kb + p.chunk;
+  w.ke = min(w.split_end, w.sp.past + r_last / p.group + 1);
+  return w;
+}
+
+// grid: see BlockWork.
 // KV: the caches' element type.
 template <int HDP, int BM, int BN, typename KV>
 __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
@@ -149,20 +172,13 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
   float* Vs = Ks + T::KP;          // [BN][HDP]
   float* Ps = Ks;
 
-  const int s = blockIdx.y / p.kv_heads, kvh = blockIdx.y % p.kv_heads;
-  const DevSpan sp = p.spans[s];
-  const int64_t rows = sp.n * p.group;
-  const int64_t tile = static_cast<int64_t>(gridDim.x) - 1 - blockIdx.x;
-  const int64_t r0 = tile * BM;
-  if (r0 >= rows) return;
+  const BlockWork w = block_work(p, BM);
+  if (w.r0 >= w.rows) return;
+  const int s = w.s, kvh = w.kvh;
+  const DevSpan& sp = w.sp;
+  const int64_t rows = w.rows, r0 = w.r0, kb = w.kb, split_end = w.split_end, ke = w.ke;
   const int hd = p.head_dim, G = p.group;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-
-  // Key range of this block: its split's chunk, cut at the last row's causal limit.
-  const int64_t r_last = min(r0 + BM, rows) - 1;
-  const int64_t kb = static_cast<int64_t>(blockIdx.z) * p.chunk;
-  const int64_t split_end = kb + p.chunk;
-  const int64_t ke = min(split_end, sp.past + r_last / G + 1);
 
   // Per thread-row: exclusive causal key limit (clamped to the split), or -1 if the row is padding.
   int64_t lim[T::RM];
@@ -431,19 +447,13 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
   __nv_bfloat16* Ps = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::P_OFF);
   float* Ts = reinterpret_cast<float*>(tc_smem + T::T_OFF);  // P.V of the current tile
 
-  const int s = blockIdx.y / p.kv_heads, kvh = blockIdx.y % p.kv_heads;
-  const DevSpan sp = p.spans[s];
-  const int64_t rows = sp.n * p.group;
-  const int64_t tile = static_cast<int64_t>(gridDim.x) - 1 - blockIdx.x;
-  const int64_t r0 = tile * kTcBM;
-  if (r0 >= rows) return;
+  const BlockWork w = block_work(p, kTcBM);
+  if (w.r0 >= w.rows) return;
+  const int s = w.s, kvh = w.kvh;
+  const DevSpan& sp = w.sp;
+  const int64_t rows = w.rows, r0 = w.r0, kb = w.kb, split_end = w.split_end, ke = w.ke;
   const int hd = p.head_dim, G = p.group;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-
-  const int64_t r_last = min(r0 + kTcBM, rows) - 1;
-  const int64_t kb = static_cast<int64_t>(blockIdx.z) * p.chunk;
-  const int64_t split_end = kb + p.chunk;
-  const int64_t ke = min(split_end, sp.past + r_last / G + 1);
 
   // Lane pair (2i, 2i+1) of warp w owns row 16w + i; `half` picks its 16 of the tile's 32 keys.
   const int my_row = warp * 16 + lane / 2, half = lane % 2;
