@@ -161,6 +161,14 @@ __device__ __forceinline__ BlockWork block_work(const AttnParams& p, int bm) {
   return w;
 }
 
+// Element d of the block's query row r (token r / G, query head kvh * G + r % G);
+// 0 past head_dim and past the span's rows (the tiles' zero padding).
+__device__ __forceinline__ float q_value(const AttnParams& p, const BlockWork& w, int64_t r, int d) {
+  if (r >= w.rows || d >= p.head_dim) return 0.f;
+  const int64_t i = r / p.group, g = r % p.group;
+  return p.q[(w.sp.row0 + i) * p.qw + (w.kvh * p.group + g) * p.head_dim + d];
+}
+
 // grid: see BlockWork.
 // KV: the caches' element type.
 template <int HDP, int BM, int BN, typename KV>
@@ -204,13 +212,7 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
   } else {
     for (int idx = tid; idx < BM * HDP; idx += kThreads) {
       const int r = idx / HDP, d = idx % HDP;
-      float val = 0.f;
-      const int64_t rr = r0 + r;
-      if (rr < rows && d < hd) {
-        const int64_t i = rr / G, g = rr % G;
-        val = p.q[(sp.row0 + i) * p.qw + (kvh * G + g) * hd + d];
-      }
-      Qs[r * T::QS + d] = val;
+      Qs[r * T::QS + d] = q_value(p, w, r0 + r, d);
     }
   }
   // The cache pointers are per span: check their alignment here (uniform per block).
@@ -465,13 +467,7 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
   const int kvw_off = kvh * hd;
   for (int idx = tid; idx < kTcBM * HDP; idx += kTcThreads) {
     const int r = idx / HDP, d = idx % HDP;
-    float val = 0.f;
-    const int64_t qr = r0 + r;
-    if (qr < rows && d < hd) {
-      const int64_t i = qr / G, g = qr % G;
-      val = p.q[(sp.row0 + i) * p.qw + (kvh * G + g) * hd + d];
-    }
-    Qs[r * T::LDQ + d] = __float2bfloat16_rn(val);
+    Qs[r * T::LDQ + d] = __float2bfloat16_rn(q_value(p, w, r0 + r, d));
   }
   float o[HDP / 2];  // this lane's output columns 2j + half of its row, unnormalised
 #pragma unroll
