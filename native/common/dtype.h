@@ -13,6 +13,8 @@ namespace nemotron {
 enum class DType : uint8_t { BF16, F16, F32 };
 
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+// The floats that hold `n` values of type t, rounded up (backend memory comes in floats).
+inline size_t floats_holding(size_t n, DType t) { return (n * dtype_size(t) + sizeof(float) - 1) / sizeof(float); }
 const char* dtype_name(DType t);
 // Parses a safetensors dtype string; returns false for dtypes we do not support.
 bool dtype_from_safetensors(const std::string& s, DType* out);

@@ -223,7 +223,6 @@ constexpr size_t kStatePieceFloats = size_t{4} << 20;
 float* block_floats(const SequenceState::Block& b, size_t off) {
   return reinterpret_cast<float*>(static_cast<char*>(b.data) + off * dtype_size(b.dtype));
 }
-size_t floats_holding(size_t n, DType t) { return (n * dtype_size(t) + sizeof(float) - 1) / sizeof(float); }
 
 void block_to_host(Backend& be, const SequenceState::Block& b, size_t off, size_t n, float* dst,
                    std::vector<uint16_t>& raw) {

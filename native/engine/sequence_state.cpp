@@ -14,11 +14,8 @@ size_t conv_floats(const ModelConfig& c) { return static_cast<size_t>((c.conv_ke
 size_t ssm_floats(const ModelConfig& c) {
   return static_cast<size_t>(c.mamba_heads * c.mamba_head_dim * c.ssm_state_size);
 }
-// KV caches live in float buffers (the backend's unit of memory): the floats
-// that hold `elements` values of `t`, rounded up.
-size_t kv_floats(int64_t elements, DType t) {
-  return (static_cast<size_t>(elements) * dtype_size(t) + sizeof(float) - 1) / sizeof(float);
-}
+// KV caches live in float buffers (the backend's unit of memory).
+size_t kv_floats(int64_t elements, DType t) { return floats_holding(static_cast<size_t>(elements), t); }
 }  // namespace
 
 uint64_t SequenceState::state_bytes(const ModelConfig& c) {
