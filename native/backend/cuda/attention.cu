@@ -23,7 +23,6 @@
 //    to a workspace and combine_kernel merges them.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
-#include <mma.h>
 
 #include <algorithm>
 #include <cmath>
@@ -40,6 +39,7 @@
 
 #include "backend/cuda/attention_bench.h"
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/ptx_sm80.cuh"
 #include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
 
@@ -384,70 +384,71 @@ __global__ void __launch_bounds__(kThreads) attn_kernel(const AttnParams p) {
 // accumulate in fp32. Same blocks, key splits and causal limits as attn_kernel,
 // and the same partial format for combine_kernel.
 //
-// 4 warps; warp w owns rows 16w..16w+15. Per tile of kTcBN keys: S = Q K^T
-// (WMMA into shared memory), the online softmax on S by lane pairs (two lanes
-// per row, 16 keys each), then T = P V (WMMA into shared memory) and
-// O = O * exp(m_old - m_new) + T in registers: the lane pair owning a row holds
-// its HDP output columns (interleaved: lane half h has columns 2j + h). A WMMA
-// accumulator's element-to-row mapping is opaque, so the per-row rescale cannot
-// be applied to the accumulator itself.
-constexpr int kTcBM = 64, kTcBN = 32, kTcThreads = 128;
+// 4 warps; warp w owns rows 16w..16w+15, and everything about them stays in its
+// registers (mma.sync, ptx_sm80.cuh, whose layouts are known, unlike WMMA's):
+// its Q rows as A operands for the whole head, the scores of a 64-key tile as
+// C fragments (lane 4g+t holds rows g and g+8, keys 8j+2t, 8j+2t+1), the online
+// softmax on them (a row's four lanes combine by two shuffles), the softmax
+// weights re-packed as the A operand of P.V (a C fragment pair of 8-key tiles
+// is exactly an A fragment of 16 keys), and O as C fragments rescaled in place.
+// Shared memory holds only K and V tiles, double-buffered: the next tile's
+// copies (cp.async, or plain stores for head dims that are not a multiple of 8)
+// are in flight while this one is multiplied. Q passes through the second
+// buffer once, before the first prefetch.
+constexpr int kTcBM = 64, kTcBN = 64, kTcThreads = 128;
 template <int HDP>
 struct TcTile {
-  static constexpr int LDQ = HDP + 8;     // bf16 Q/K/V rows, padded by 16 bytes (bank spread; WMMA ldm % 8 == 0)
-  static constexpr int LDS = kTcBN + 4;   // fp32 scores
-  static constexpr int LDP = kTcBN + 8;   // bf16 softmax weights
-  static constexpr int LDO = HDP + 4;     // fp32 P.V tile products
-  static constexpr size_t Q_BYTES = size_t(kTcBM) * LDQ * 2, KV_BYTES = size_t(kTcBN) * LDQ * 2;
-  static constexpr size_t S_BYTES = size_t(kTcBM) * LDS * 4, P_BYTES = size_t(kTcBM) * LDP * 2;
-  static constexpr size_t T_BYTES = size_t(kTcBM) * LDO * 4;
-  // Every region starts on a 32-byte boundary (WMMA pointers must).
-  static constexpr size_t align32(size_t b) { return (b + 31) / 32 * 32; }
-  static constexpr size_t K_OFF = align32(Q_BYTES), V_OFF = K_OFF + align32(KV_BYTES);
-  static constexpr size_t S_OFF = V_OFF + align32(KV_BYTES), P_OFF = S_OFF + align32(S_BYTES);
-  static constexpr size_t T_OFF = P_OFF + align32(P_BYTES);
-  static constexpr size_t SMEM_BYTES = T_OFF + align32(T_BYTES);  // HDP 128: 81 KB
+  static constexpr int LDQ = HDP + 8;  // bf16 rows padded by 16 bytes: an ldmatrix's 8 rows hit 8 bank groups
+  static constexpr int TILE = kTcBN * LDQ;                  // one K or V tile, bf16
+  static constexpr size_t SMEM_BYTES = 4 * size_t(TILE) * 2;  // (K, V) x 2 buffers; HDP 128: 68 KB
   static_assert(HDP % 16 == 0 && HDP <= 128, "tensor-core attention tile");
+  static_assert(kTcBM <= kTcBN, "Q is staged in one K tile");
 };
 
-// One warp: out[16][16*NT] (fp32, row-major, ldo) = a[16][16*KT] (bf16, row-major, lda) . b,
-// where b's 16x16 block (k, n) starts at b + k*bk + n*bn and is laid out BL with ldb.
-template <int NT, int KT, typename BL>
-__device__ __forceinline__ void warp_product(const __nv_bfloat16* a, int lda, const __nv_bfloat16* b, int ldb, int bk,
-                                             int bn, float* out, int ldo) {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-  using namespace nvcuda;
-#pragma unroll
-  for (int n = 0; n < NT; ++n) {
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    wmma::fill_fragment(acc, 0.f);
-#pragma unroll
-    for (int k = 0; k < KT; ++k) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> af;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, BL> bf;
-      wmma::load_matrix_sync(af, a + k * 16, lda);
-      wmma::load_matrix_sync(bf, b + k * bk + n * bn, ldb);
-      wmma::mma_sync(acc, af, bf, acc);
+// Copies keys t0..t0+kTcBN-1 of this kv head into a K and a V tile: 16-byte
+// cp.async chunks when `async` (head_dim % 8 == 0, caches 16-byte aligned;
+// chunks past ke or head_dim zero-filled), else element by element.
+template <int HDP>
+__device__ __forceinline__ void tc_stage_kv(__nv_bfloat16* Kt, __nv_bfloat16* Vt, const __nv_bfloat16* kc,
+                                            const __nv_bfloat16* vc, const AttnParams& p, int64_t kv_off, int64_t t0,
+                                            int64_t ke, bool async) {
+  using T = TcTile<HDP>;
+  const int hd = p.head_dim;
+  if (async) {
+    for (int idx = threadIdx.x; idx < kTcBN * (HDP / 8); idx += kTcThreads) {
+      const int j = idx / (HDP / 8), d = (idx % (HDP / 8)) * 8;
+      const int64_t key = t0 + j;
+      const bool in = key < ke && d < hd;
+      const int64_t off = in ? key * p.kvw + kv_off + d : 0;
+      cuda::ptx::cp_async_16(Kt + j * T::LDQ + d, kc + off, in ? 16 : 0);
+      cuda::ptx::cp_async_16(Vt + j * T::LDQ + d, vc + off, in ? 16 : 0);
     }
-    wmma::store_matrix_sync(out + n * 16, acc, ldo, wmma::mem_row_major);
+  } else {
+    for (int idx = threadIdx.x; idx < kTcBN * HDP; idx += kTcThreads) {
+      const int j = idx / HDP, d = idx % HDP;
+      __nv_bfloat16 kk = __float2bfloat16_rn(0.f), vv = kk;
+      const int64_t key = t0 + j;
+      if (key < ke && d < hd) {
+        kk = kc[key * p.kvw + kv_off + d];
+        vv = vc[key * p.kvw + kv_off + d];
+      }
+      Kt[j * T::LDQ + d] = kk;
+      Vt[j * T::LDQ + d] = vv;
+    }
   }
-#endif
 }
 
 template <int HDP>
 __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-  __trap();  // bf16 WMMA needs sm_80; attention() never launches this on older devices
+  __trap();  // bf16 mma.sync needs sm_80; attention() never launches this on older devices
 #else
-  using namespace nvcuda;
   using T = TcTile<HDP>;
-  extern __shared__ __align__(128) uint8_t tc_smem[];
-  __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(tc_smem);
-  __nv_bfloat16* Ks = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::K_OFF);
-  __nv_bfloat16* Vs = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::V_OFF);
-  float* Ss = reinterpret_cast<float*>(tc_smem + T::S_OFF);
-  __nv_bfloat16* Ps = reinterpret_cast<__nv_bfloat16*>(tc_smem + T::P_OFF);
-  float* Ts = reinterpret_cast<float*>(tc_smem + T::T_OFF);  // P.V of the current tile
+  constexpr int KD = HDP / 16;     // 16-wide steps over the head dim (Q.K^T)
+  constexpr int SJ = kTcBN / 8;    // 8-key score tiles
+  constexpr int ON = HDP / 8;      // 8-wide output column tiles
+  extern __shared__ __align__(16) __nv_bfloat16 tc_smem[];
+  // Buffer b: K tile at tc_smem + 2b * TILE, V tile right after it.
 
   const BlockWork w = block_work(p, kTcBM);
   if (w.r0 >= w.rows) return;
@@ -455,122 +456,168 @@ __global__ void __launch_bounds__(kTcThreads) attn_tc_kernel(const AttnParams p)
   const DevSpan& sp = w.sp;
   const int64_t rows = w.rows, r0 = w.r0, kb = w.kb, split_end = w.split_end, ke = w.ke;
   const int hd = p.head_dim, G = p.group;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, tq = lane % 4;
 
-  // Lane pair (2i, 2i+1) of warp w owns row 16w + i; `half` picks its 16 of the tile's 32 keys.
-  const int my_row = warp * 16 + lane / 2, half = lane % 2;
-  const int64_t rr = r0 + my_row;
-  const int64_t lim = rr < rows ? min(split_end, sp.past + rr / G + 1) : -1;
-  float m = -INFINITY, l = 0.f;
+  // This lane's two rows (h = 0: g, h = 1: g + 8 of the warp's 16) and their causal key limits.
+  int64_t rr[2], lim[2];
+  float m[2], l[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    rr[h] = r0 + warp * 16 + g + 8 * h;
+    lim[h] = rr[h] < rows ? min(split_end, sp.past + rr[h] / G + 1) : -1;
+    m[h] = -INFINITY;
+    l[h] = 0.f;
+  }
 
-  // Stage Q (rounded to bf16; zero past head_dim and for padding rows; the loop's first barrier publishes it).
-  const int kvw_off = kvh * hd;
+  const int64_t kv_off = static_cast<int64_t>(kvh) * hd;
+  const __nv_bfloat16* kc = static_cast<const __nv_bfloat16*>(sp.k);
+  const __nv_bfloat16* vc = static_cast<const __nv_bfloat16*>(sp.v);
+  const bool async = hd % 8 == 0 && p.kvw % 8 == 0 &&
+                     ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 15) == 0;
+
+  // Q (rounded to bf16; zero past head_dim and for padding rows) through buffer 1's K tile.
+  __nv_bfloat16* Qs = tc_smem + 2 * T::TILE;
   for (int idx = tid; idx < kTcBM * HDP; idx += kTcThreads) {
     const int r = idx / HDP, d = idx % HDP;
     Qs[r * T::LDQ + d] = __float2bfloat16_rn(q_value(p, w, r0 + r, d));
   }
-  float o[HDP / 2];  // this lane's output columns 2j + half of its row, unnormalised
+  if (kb < ke) tc_stage_kv<HDP>(tc_smem, tc_smem + T::TILE, kc, vc, p, kv_off, kb, ke, async);
+  cuda::ptx::cp_async_commit();
+  __syncthreads();  // Q is staged
+  // ldmatrix.x4 lanes 0-15 give rows 0-15 at dims 0-7, lanes 16-31 the same rows at dims 8-15: a[0..3].
+  uint32_t qf[KD][4];
 #pragma unroll
-  for (int j = 0; j < HDP / 2; ++j) o[j] = 0.f;
-  const __nv_bfloat16* kc = static_cast<const __nv_bfloat16*>(sp.k);
-  const __nv_bfloat16* vc = static_cast<const __nv_bfloat16*>(sp.v);
-  const bool vec_kv = p.vec && ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 7) == 0;
+  for (int kd = 0; kd < KD; ++kd)
+    cuda::ptx::ldmatrix_x4(qf[kd], Qs + (warp * 16 + (lane & 15)) * T::LDQ + kd * 16 + (lane >> 4) * 8);
 
-  for (int64_t t0 = kb; t0 < ke; t0 += kTcBN) {
-    __syncthreads();  // the previous tile's K, V and T reads are done (and Q is staged)
-    // Stage K and V rows t0..t0+kTcBN-1 of this kv head as they are (bf16); zero past ke and past head_dim.
-    if (vec_kv) {
-      for (int idx = tid; idx < kTcBN * (HDP / 4); idx += kTcThreads) {
-        const int j = idx / (HDP / 4), d = (idx % (HDP / 4)) * 4;
-        uint2 kk = make_uint2(0u, 0u), vv = kk;
-        const int64_t key = t0 + j;
-        if (key < ke && d < hd) {
-          kk = __ldg(reinterpret_cast<const uint2*>(kc + key * p.kvw + kvw_off + d));
-          vv = __ldg(reinterpret_cast<const uint2*>(vc + key * p.kvw + kvw_off + d));
-        }
-        *reinterpret_cast<uint2*>(Ks + j * T::LDQ + d) = kk;
-        *reinterpret_cast<uint2*>(Vs + j * T::LDQ + d) = vv;
-      }
-    } else {
-      for (int idx = tid; idx < kTcBN * HDP; idx += kTcThreads) {
-        const int j = idx / HDP, d = idx % HDP;
-        __nv_bfloat16 kk = __float2bfloat16_rn(0.f), vv = kk;
-        const int64_t key = t0 + j;
-        if (key < ke && d < hd) {
-          kk = kc[key * p.kvw + kvw_off + d];
-          vv = vc[key * p.kvw + kvw_off + d];
-        }
-        Ks[j * T::LDQ + d] = kk;
-        Vs[j * T::LDQ + d] = vv;
-      }
-    }
+  float o[ON][4];
+#pragma unroll
+  for (int n = 0; n < ON; ++n)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) o[n][q] = 0.f;
+
+  // K rows are B's columns (dims contiguous): matrices (keys 0-7, dims 0-7), (keys 0-7, dims 8-15),
+  // (keys 8-15, dims 0-7), (keys 8-15, dims 8-15) = b[0], b[1] of two 8-key tiles.
+  const int k_row = ((lane >> 4) << 3) + (lane & 7), k_col = ((lane >> 3) & 1) * 8;
+  // V rows are keys (B's k) with dims contiguous, so transposed loads: matrices (keys 0-7, dims 0-7),
+  // (keys 8-15, dims 0-7), (keys 0-7, dims 8-15), (keys 8-15, dims 8-15) = b[0], b[1] of two 8-dim tiles.
+  const int v_row = (lane & 7) + ((lane >> 3) & 1) * 8, v_col = (lane >> 4) * 8;
+
+  int buf = 0;
+  for (int64_t t0 = kb; t0 < ke; t0 += kTcBN, buf ^= 1) {
+    // This thread's copies of tile t0 have landed; the barrier publishes everyone's, and says every warp is
+    // done with the other buffer (the previous tile, or Q), which the prefetch below overwrites.
+    cuda::ptx::cp_async_wait<0>();
     __syncthreads();
+    if (t0 + kTcBN < ke)
+      tc_stage_kv<HDP>(tc_smem + 2 * (buf ^ 1) * T::TILE, tc_smem + (2 * (buf ^ 1) + 1) * T::TILE, kc, vc, p, kv_off,
+                       t0 + kTcBN, ke, async);
+    cuda::ptx::cp_async_commit();
+    const __nv_bfloat16* Kt = tc_smem + 2 * buf * T::TILE;
+    const __nv_bfloat16* Vt = Kt + T::TILE;
 
-    // S[16 rows of this warp][32 keys] = Q K^T (K row-major [key][dim] is K^T column-major:
-    // its 16x16 block (k, n) starts at key 16n, dim 16k).
-    warp_product<kTcBN / 16, HDP / 16, wmma::col_major>(Qs + warp * 16 * T::LDQ, T::LDQ, Ks, T::LDQ, 16, 16 * T::LDQ,
-                                                         Ss + warp * 16 * T::LDS, T::LDS);
-    __syncwarp();
-
-    // Online softmax of this lane's row over its 16 keys, combined with its partner lane.
-    float sc[16];
-    float mx = -INFINITY;
+    // S = Q K^T for this warp's 16 rows and the tile's keys.
+    float sc[SJ][4];
 #pragma unroll
-    for (int j = 0; j < 16; ++j) {
-      const int64_t key = t0 + half * 16 + j;
-      sc[j] = key < lim ? Ss[my_row * T::LDS + half * 16 + j] * p.scale_log2 : -INFINITY;
-      mx = fmaxf(mx, sc[j]);
+    for (int j = 0; j < SJ; ++j)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) sc[j][q] = 0.f;
+#pragma unroll
+    for (int kd = 0; kd < KD; ++kd)
+#pragma unroll
+      for (int j = 0; j < SJ; j += 2) {
+        uint32_t r[4];
+        cuda::ptx::ldmatrix_x4(r, Kt + (j * 8 + k_row) * T::LDQ + kd * 16 + k_col);
+        const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+        cuda::ptx::mma_bf16_16816(sc[j], qf[kd], b0);
+        cuda::ptx::mma_bf16_16816(sc[j + 1], qf[kd], b1);
+      }
+
+    // Online softmax (base 2) of each of this lane's rows; its four lanes (same g) hold the row's other keys.
+    float alpha[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < SJ; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int64_t key = t0 + j * 8 + 2 * tq + e;
+          const float v = key < lim[h] ? sc[j][2 * h + e] * p.scale_log2 : -INFINITY;
+          sc[j][2 * h + e] = v;
+          mx = fmaxf(mx, v);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m[h], mx);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // no visible key yet: every p is 0, not NaN
+      alpha[h] = exp2f(m[h] - m_use);
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < SJ; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float e2 = exp2f(sc[j][2 * h + e] - m_use);
+          sc[j][2 * h + e] = e2;
+          sum += e2;
+        }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      l[h] = l[h] * alpha[h] + sum;
+      m[h] = m_new;
     }
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    const float m_new = fmaxf(m, mx);
-    const float m_use = m_new == -INFINITY ? 0.f : m_new;  // no visible key yet: every p is 0, not NaN
-    const float alpha = exp2f(m - m_use);
-    float sum = 0.f;
 #pragma unroll
-    for (int j = 0; j < 16; ++j) {
-      sc[j] = exp2f(sc[j] - m_use);
-      sum += sc[j];
+    for (int n = 0; n < ON; ++n) {
+      o[n][0] *= alpha[0];
+      o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1];
+      o[n][3] *= alpha[1];
     }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l = l * alpha + sum;
-    m = m_new;
-    // P goes to shared memory after the last shuffle: only the __syncwarp below
-    // orders these writes before the warp's tensor-core loads of P.
-#pragma unroll
-    for (int j = 0; j < 16; ++j) Ps[my_row * T::LDP + half * 16 + j] = __float2bfloat16_rn(sc[j]);
-    __syncwarp();  // P is complete
 
-    // T[16 rows][HDP] = P[16][32] V[32][HDP] (V's block (k, n) starts at key 16k, dim 16n).
-    warp_product<HDP / 16, kTcBN / 16, wmma::row_major>(Ps + warp * 16 * T::LDP, T::LDP, Vs, T::LDQ, 16 * T::LDQ, 16,
-                                                        Ts + warp * 16 * T::LDO, T::LDO);
-    __syncwarp();  // T is stored
-
-    // O = O * alpha + T for this lane's columns of its row.
-    const float* trow = Ts + my_row * T::LDO + half;
+    // O += P V, P (bf16) straight from the score registers: keys 16kk..16kk+15 are score tiles 2kk, 2kk+1.
 #pragma unroll
-    for (int j = 0; j < HDP / 2; ++j) o[j] = fmaf(o[j], alpha, trow[2 * j]);
+    for (int kk = 0; kk < kTcBN / 16; ++kk) {
+      const uint32_t pa[4] = {cuda::ptx::pack_bf16x2(sc[2 * kk][0], sc[2 * kk][1]),
+                              cuda::ptx::pack_bf16x2(sc[2 * kk][2], sc[2 * kk][3]),
+                              cuda::ptx::pack_bf16x2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                              cuda::ptx::pack_bf16x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+      for (int n = 0; n < ON; n += 2) {
+        uint32_t r[4];
+        cuda::ptx::ldmatrix_x4_trans(r, Vt + (kk * 16 + v_row) * T::LDQ + n * 8 + v_col);
+        const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+        cuda::ptx::mma_bf16_16816(o[n], pa, b0);
+        cuda::ptx::mma_bf16_16816(o[n + 1], pa, b1);
+      }
+    }
   }
 
   // Write: normalised output, or the split's unnormalised partial (as attn_kernel does).
-  if (lim < 0) return;
-  const int64_t tok = rr / G;
-  const int h = kvh * G + static_cast<int>(rr % G);
-  if (p.ws_acc == nullptr) {
-    const float inv = 1.f / l;  // unsplit: key 0 is visible to every real row, so l >= 1
-    float* dst = p.out + (sp.row0 + tok) * p.qw + static_cast<int64_t>(h) * hd;
 #pragma unroll
-    for (int j = 0; j < HDP / 2; ++j)
-      if (2 * j + half < hd) dst[2 * j + half] = o[j] * inv;
-  } else {
-    const int64_t pi = ((static_cast<int64_t>(blockIdx.z) * p.nspans + s) * p.max_n + tok) * p.q_heads + h;
-    float* dst = p.ws_acc + pi * hd;
-#pragma unroll
-    for (int j = 0; j < HDP / 2; ++j)
-      if (2 * j + half < hd) dst[2 * j + half] = o[j];
-    if (half == 0) {
-      p.ws_ml[pi * 2] = m;
-      p.ws_ml[pi * 2 + 1] = l;
+  for (int h = 0; h < 2; ++h) {
+    if (lim[h] < 0) continue;
+    const int64_t tok = rr[h] / G;
+    const int head = kvh * G + static_cast<int>(rr[h] % G);
+    float* dst;
+    float scale = 1.f;
+    if (p.ws_acc == nullptr) {
+      scale = 1.f / l[h];  // unsplit: key 0 is visible to every real row, so l >= 1
+      dst = p.out + (sp.row0 + tok) * p.qw + static_cast<int64_t>(head) * hd;
+    } else {
+      const int64_t pi = ((static_cast<int64_t>(blockIdx.z) * p.nspans + s) * p.max_n + tok) * p.q_heads + head;
+      dst = p.ws_acc + pi * hd;
+      if (tq == 0) {
+        p.ws_ml[pi * 2] = m[h];
+        p.ws_ml[pi * 2 + 1] = l[h];
+      }
     }
+#pragma unroll
+    for (int n = 0; n < ON; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int d = n * 8 + 2 * tq + e;
+        if (d < hd) dst[d] = o[n][2 * h + e] * scale;
+      }
   }
 #endif
 }

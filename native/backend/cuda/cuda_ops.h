@@ -35,6 +35,9 @@ void add(float* h, const float* y, int64_t n, cudaStream_t stream);
 // rounded to bf16 on load, fp32 accumulation); few rows use a bandwidth-bound GEMV.
 void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const float* bias, float* out, int64_t ldo,
             cudaStream_t stream);
+// The kernel that call would run: "gemv", "mma_gemm_bf16", "wmma_gemm_bf16" or
+// "simt_gemm" (tests and benchmarks say which path they measured).
+const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream);
 
 // ---- ops with per-sequence state; `spans` points to `nspans` DevSpans in device memory
 void conv1d_silu(const ConvArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);

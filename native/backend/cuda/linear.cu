@@ -4,18 +4,27 @@
 // Regimes. Up to kGemvMaxRows rows (decode, small batches) the product reads
 // every weight once and does only 2*rows flops per weight: memory-bound, so
 // the GEMV streams W with 16-byte loads and reuses each load across the rows.
-// Above that, bf16 W on sm_80+ goes to the tensor cores (x rounded to bf16 on
-// load, fp32 accumulation); f16/f32 W, rare in NemotronH checkpoints, go to an
-// exact fp32 SIMT GEMM, so their results keep fp32 accuracy.
+// Above that, bf16 W on sm_80+ goes to the tensor cores (x rounded to bf16,
+// fp32 accumulation): mma_gemm_bf16 (linear_mma_gemm.cuh: x rounded once into a
+// pool workspace, cp.async pipeline, mma.sync) where K is a multiple of 8 and W
+// is 16-byte aligned (every NemotronH projection), else wmma_gemm_bf16 (x
+// rounded on each tile load). NEMOTRON_GEMM=wmma forces the WMMA kernel (the
+// benchmark's A/B). f16/f32 W, rare in NemotronH checkpoints, go to an exact
+// fp32 SIMT GEMM, so their results keep fp32 accuracy.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/linear_bench.h"
 #include "backend/cuda/linear_kernels.cuh"
+#include "backend/cuda/linear_mma_gemm.cuh"
+#include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
 
 namespace nemotron {
@@ -54,6 +63,31 @@ int device_cc_major() {
   check(cudaGetDevice(&dev), "linear: cudaGetDevice");
   check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "linear: compute capability");
   return major;
+}
+
+// NEMOTRON_GEMM: unset, "" or "auto" = the mma.sync GEMM where it applies; "wmma" = always the WMMA GEMM.
+// Read per call (a getenv), like NEMOTRON_ATTN_TC, so a benchmark or test can switch it between calls.
+bool wmma_forced() {
+  const char* v = std::getenv("NEMOTRON_GEMM");
+  if (v == nullptr || *v == 0 || std::strcmp(v, "auto") == 0) return false;
+  if (std::strcmp(v, "wmma") == 0) return true;
+  fail(ErrorCode::InvalidArgument, std::string("NEMOTRON_GEMM must be auto or wmma, not \"") + v + "\"");
+}
+
+// Whether a bf16 GEMM of this shape goes to mma_gemm_bf16: its operand rules
+// (linear_mma_gemm.cuh), the device's opt-in shared memory, and no stream
+// capture in progress (its x workspace comes from the stream-ordered pool,
+// which a CUDA graph must not allocate from; captured passes are decode steps,
+// where the GEMV or the WMMA GEMM serve).
+bool mma_gemm_applies(int64_t k, const void* w, cudaStream_t stream) {
+  if (k <= 0 || k % 8 != 0 || !aligned16(w) || wmma_forced()) return false;
+  int dev = 0, optin = 0;
+  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
+  check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "linear: shared memory limit");
+  if (optin < mg::SMEM_BYTES) return false;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &capture), "linear: cudaStreamIsCapturing");
+  return capture == cudaStreamCaptureStatusNone;
 }
 
 template <typename W, int R>
@@ -100,6 +134,52 @@ void launch_wmma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16*
   }
 }
 
+// x's bf16 copy, from the stream-ordered pool; given back (stream-ordered) also when a launch check throws.
+struct PoolBuffer {
+  void* p = nullptr;
+  cudaStream_t stream;
+  PoolBuffer(size_t bytes, int dev, cudaStream_t s) : stream(s) {
+    check(cudaMallocFromPoolAsync(&p, bytes, workspace_pool(dev), stream), "linear: bf16 copy of x (workspace pool)");
+  }
+  ~PoolBuffer() {
+    if (p) cudaFreeAsync(p, stream);
+  }
+  PoolBuffer(const PoolBuffer&) = delete;
+  PoolBuffer& operator=(const PoolBuffer&) = delete;
+};
+
+void launch_mma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* w, int64_t n, int64_t k,
+                const float* bias, float* out, int64_t ldo, cudaStream_t stream) {
+  int dev = 0;
+  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
+  const int64_t lda = k;  // a multiple of 8 (mma_gemm_applies): every row starts 16-byte aligned
+  PoolBuffer a(static_cast<size_t>(rows * lda) * 2, dev, stream);
+  auto* ab = static_cast<__nv_bfloat16*>(a.p);
+  const bool vec_x = aligned16(x) && ldx % 4 == 0;
+  const int64_t chunks = rows * (lda / 8);
+  const unsigned conv_blocks = static_cast<unsigned>(std::min<int64_t>((chunks + 255) / 256, 4096));
+  round_rows_to_bf16<<<conv_blocks, 256, 0, stream>>>(x, rows, ldx, k, ab, lda, vec_x);
+  {
+    // 80 KB of dynamic shared memory is over the default 48 KB: raised once per device.
+    static std::mutex mu;
+    static std::set<int> raised;
+    std::lock_guard<std::mutex> lk(mu);
+    if (raised.count(dev) == 0) {
+      check(cudaFuncSetAttribute(mma_gemm_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, mg::SMEM_BYTES),
+            "linear: raise mma_gemm_bf16 shared memory");
+      raised.insert(dev);
+    }
+  }
+  const int64_t chunk = kMaxGridY * mg::BM;
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t m = std::min(chunk, rows - r0);
+    const dim3 grid(static_cast<unsigned>((n + mg::BN - 1) / mg::BN), static_cast<unsigned>((m + mg::BM - 1) / mg::BM));
+    mma_gemm_bf16<<<grid, mg::THREADS, mg::SMEM_BYTES, stream>>>(ab + r0 * lda, m, lda, w, n, k, bias,
+                                                                 out + r0 * ldo, ldo);
+  }
+  check(cudaGetLastError(), "linear: mma_gemm_bf16 launch");
+}
+
 template <typename W>
 void launch_simt(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
                  float* out, int64_t ldo, cudaStream_t stream) {
@@ -116,6 +196,8 @@ void dispatch(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, 
               float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores) {
   if (rows <= gemv_max_rows())
     launch_gemv<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
+  else if (tensor_cores && mma_gemm_applies(k, w, stream))
+    launch_mma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
   else if (tensor_cores)
     launch_wmma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
   else
@@ -148,6 +230,12 @@ void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const fl
       break;
   }
   check(cudaGetLastError(), "cuda linear: kernel launch");
+}
+
+const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream) {
+  if (rows <= gemv_max_rows()) return "gemv";
+  if (w.dtype != DType::BF16 || device_cc_major() < 8) return "simt_gemm";
+  return mma_gemm_applies(w.cols, w.data, stream) ? "mma_gemm_bf16" : "wmma_gemm_bf16";
 }
 
 // ---------------------------------------------------------------- benchmark hook

@@ -169,11 +169,20 @@ void swap_context(Context& from, Context& to) {
 
 enum class State : uint8_t { Runnable, AtBarrier, AtWarp, Done };
 
+// A cp.async copy issued but not yet landed (waited for).
+struct AsyncCopy {
+  char* dst;
+  unsigned char data[16];
+  uint32_t group;  // commit groups before it: the group it belongs to
+};
+
 struct Fiber {
   Context ctx;
   char* stack = nullptr;  // usable part (above the guard page)
   State state = State::Done;
   uint32_t wmma_ops = 0;
+  std::vector<AsyncCopy> copies;  // in issue order
+  uint32_t groups = 0;            // cp.async groups committed
 };
 
 struct Warp {
@@ -445,6 +454,8 @@ void run_block() {
     Fiber& f = e.fibers[t];
     f.state = State::Runnable;
     f.wmma_ops = 0;
+    f.copies.clear();  // copies a thread never waited for do not outlive its block
+    f.groups = 0;
     prepare_context(f.ctx, f.stack, kStackBytes);
     e.run.add(t);
   }
@@ -691,6 +702,55 @@ const uint64_t* warp_exchange(Site site, WarpOp op, unsigned mask, uint64_t valu
 int lane_id() {
   require_in_kernel("lane_id");
   return E().cur % 32;
+}
+
+bool is_shared_range(const void* p, size_t bytes) {
+  Emu& e = E();
+  if (!e.in_kernel || e.arena == nullptr) return false;
+  const char* c = static_cast<const char*>(p);
+  const bool in_static = c >= e.arena && c + bytes <= e.arena + e.static_top;
+  const bool in_dynamic = e.dyn_base != nullptr && c >= e.dyn_base && c + bytes <= e.dyn_base + e.dyn_bytes;
+  return in_static || in_dynamic;
+}
+
+void cp_async(void* smem_dst, const void* src, int src_bytes) {
+  require_in_kernel("cp.async");
+  check_aligned(smem_dst, 16, "cp.async destination");
+  check_aligned(src, 16, "cp.async source");
+  if (!is_shared_range(smem_dst, 16))
+    fatal("cp.async destination %p is not 16 bytes of this block's shared memory", smem_dst);
+  if (src_bytes < 0 || src_bytes > 16) fatal("cp.async source size %d (0..16)", src_bytes);
+  if (src_bytes > 0 && !is_device_range(src, static_cast<size_t>(src_bytes)))
+    fatal("cp.async source %p: %s", src, describe_address(src).c_str());
+  Emu& e = E();
+  Fiber& f = e.fibers[e.cur];
+  AsyncCopy c;
+  c.dst = static_cast<char*>(smem_dst);
+  std::memset(c.data, 0, sizeof c.data);
+  if (src_bytes > 0) std::memcpy(c.data, src, static_cast<size_t>(src_bytes));
+  c.group = f.groups;
+  f.copies.push_back(c);
+}
+
+void cp_async_commit() {
+  require_in_kernel("cp.async.commit_group");
+  ++E().fibers[E().cur].groups;
+}
+
+void cp_async_wait(int pending) {
+  require_in_kernel("cp.async.wait_group");
+  Fiber& f = E().fibers[E().cur];
+  // Groups 0 .. groups-pending-1 must have landed; uncommitted copies are in no group.
+  const int64_t landed = static_cast<int64_t>(f.groups) - pending;
+  size_t keep = 0;
+  for (size_t i = 0; i < f.copies.size(); ++i) {
+    AsyncCopy& c = f.copies[i];
+    if (static_cast<int64_t>(c.group) < landed)
+      std::memcpy(c.dst, c.data, sizeof c.data);
+    else
+      f.copies[keep++] = c;
+  }
+  f.copies.resize(keep);
 }
 
 void wmma_op() {

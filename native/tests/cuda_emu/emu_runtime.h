@@ -227,7 +227,7 @@ struct Site {
 
 void kernel_entry(const char* name, int max_threads = 0, int min_blocks = 0);
 void syncthreads(const char* file, int line);
-enum class WarpOp { Shfl, Ballot, Vote, SyncWarp, Wmma };
+enum class WarpOp { Shfl, Ballot, Vote, SyncWarp, Wmma, Mma };
 // All lanes of the warp deposit `value` and wait for each other; returns the
 // 32 deposited values (index = lane), valid until this lane's next collective.
 const uint64_t* warp_exchange(Site site, WarpOp op, unsigned mask, uint64_t value);
@@ -238,6 +238,17 @@ int lane_id();
 void wmma_op();
 // Fails (fatal) unless p is a multiple of `align` bytes; `what` names the access.
 void check_aligned(const void* p, size_t align, const char* what);
+// True when [p, p+bytes) lies in the running block's shared memory (static or dynamic).
+bool is_shared_range(const void* p, size_t bytes);
+// cp.async (emu_ptx_sm80.h): a 16-byte copy into shared memory that lands only
+// when the issuing thread waits for its group, as on a GPU where it arrives at
+// some point before the wait: a read of the destination before the wait sees
+// the old bytes (poison, or the tile before). The source (src_bytes of it, the
+// rest zero) is read at issue; it must be device memory that the kernel does not write.
+void cp_async(void* smem_dst, const void* src, int src_bytes);
+void cp_async_commit();
+// Lands this thread's committed groups except the newest `pending` ones.
+void cp_async_wait(int pending);
 
 struct SharedSlot {
   uint64_t launch = 0;

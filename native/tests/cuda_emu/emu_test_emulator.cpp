@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <numeric>
 #include <string>
@@ -155,6 +156,68 @@ TEST(emu_wmma_tf32_product) {
       for (int k = 0; k < 8; ++k) want += double(a[i * 8 + k]) * b[j * 8 + k];
       CHECK(c[i * 16 + j] == static_cast<float>(want));
     }
+}
+
+// bf16 test values: small integers and halves, exact in bf16 and in every partial sum.
+std::vector<uint16_t> bf16_values(int n, int mod, int shift) {
+  std::vector<uint16_t> v(n);
+  for (int i = 0; i < n; ++i) v[i] = nemotron::f32_to_bf16(static_cast<float>(i * 7 % mod - shift) * 0.5f);
+  return v;
+}
+
+TEST(emu_mma_sync_follows_the_ptx_fragment_table) {
+  // The kernel packs A and B registers and unpacks D by the PTX ISA's table, so a
+  // product equal to the host's says the emulated mma.sync uses that table.
+  const std::vector<uint16_t> a = bf16_values(16 * 16, 11, 5), bt = bf16_values(8 * 16, 9, 4);
+  DevBuf<uint16_t> da(a), db(bt);
+  DevBuf<float> dd(16 * 8);
+  emu_selftest::mma_16x8x16(reinterpret_cast<const __nv_bfloat16*>(da.p), reinterpret_cast<const __nv_bfloat16*>(db.p),
+                            dd.p);
+  require_no_launch_error();
+  const std::vector<float> d = dd.host();
+  for (int i = 0; i < 16; ++i)
+    for (int n = 0; n < 8; ++n) {
+      double want = 0.5;
+      for (int k = 0; k < 16; ++k)
+        want += double(nemotron::bf16_to_f32(a[i * 16 + k])) * nemotron::bf16_to_f32(bt[n * 16 + k]);
+      CHECK(d[i * 8 + n] == static_cast<float>(want));
+    }
+}
+
+TEST(emu_ldmatrix_follows_the_ptx_layout) {
+  // Register i of lane l: matrix i, row l/4, columns 2(l%4) and 2(l%4)+1 (low half first);
+  // .trans: column l/4, rows 2(l%4) and 2(l%4)+1.
+  std::vector<uint16_t> m(4 * 64);
+  for (int i = 0; i < 4 * 64; ++i) m[i] = static_cast<uint16_t>(i + 1);  // raw bits: each element unique
+  for (bool trans : {false, true}) {
+    DevBuf<uint16_t> dm(m);
+    DevBuf<uint32_t> dout(32 * 4);
+    emu_selftest::ldmatrix_x4(reinterpret_cast<const __nv_bfloat16*>(dm.p), dout.p, trans);
+    require_no_launch_error();
+    const std::vector<uint32_t> out = dout.host();
+    for (int l = 0; l < 32; ++l)
+      for (int i = 0; i < 4; ++i) {
+        auto at = [&](int r, int c) { return static_cast<uint32_t>(m[i * 64 + r * 8 + c]); };
+        const uint32_t want = trans ? at(2 * (l % 4), l / 4) | at(2 * (l % 4) + 1, l / 4) << 16
+                                    : at(l / 4, 2 * (l % 4)) | at(l / 4, 2 * (l % 4) + 1) << 16;
+        CHECK(out[l * 4 + i] == want);
+      }
+  }
+}
+
+TEST(emu_cp_async_lands_at_the_wait) {
+  // Before the wait the destination is still shared memory's poison; after it, the
+  // source (the last thread copied 8 bytes: the rest zero-filled).
+  std::vector<float> src(128);
+  for (int i = 0; i < 128; ++i) src[i] = static_cast<float>(i) + 0.25f;
+  DevBuf<float> ds(src), before(128), after(128);
+  emu_selftest::cp_async(ds.p, before.p, after.p);
+  require_no_launch_error();
+  const std::vector<float> b = before.host(), a = after.host();
+  for (int i = 0; i < 128; ++i) {
+    CHECK(std::isnan(b[i]));
+    CHECK(a[i] == (i >= 31 * 4 + 2 ? 0.f : src[i]));
+  }
 }
 
 TEST(emu_half_conversions_match_the_cpu) {

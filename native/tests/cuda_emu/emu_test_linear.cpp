@@ -3,8 +3,12 @@
 //   gemv_kernel    rows <= 16, every accumulator count (1, 2, 4, 8, 16) with
 //                  masked rows, 16-byte weight loads (__ldcs) or the scalar path
 //                  (weights misaligned by one element, odd k), x aligned or not;
-//   wmma_gemm_bf16 rows > 16, bf16 W: bf16 WMMA m16n16k16, double-buffered
-//                  shared tiles, partial 128x128 tiles and k tails;
+//   mma_gemm_bf16  rows > 16, bf16 W, k % 8 == 0, W 16-byte aligned: x rounded
+//                  to bf16 once, 4-stage cp.async pipeline, ldmatrix + mma.sync
+//                  m16n8k16 (emu_ptx_sm80.h), fewer k-tiles than stages and
+//                  more, partial 128x128 tiles, odd widths in the epilogue;
+//   wmma_gemm_bf16 rows > 16, bf16 W otherwise (and NEMOTRON_GEMM=wmma): bf16
+//                  WMMA m16n16k16, double-buffered shared tiles, k tails;
 //   simt_gemm      f16/f32 W, and bf16 W on an sm_75 device (no tensor cores).
 // All outputs must be written, out's padding columns left alone (poison).
 //
@@ -143,14 +147,57 @@ TEST(emu_linear_gemv_matches_cpu) {
         check_weights(dt, s[0], s[1], off, kGemvRows, seed += 10);
 }
 
-TEST(emu_linear_bf16_tensor_cores_match_cpu) {
-  // partial 128x128 tiles, k tails of the 32-wide k-tiles and of the 8-wide loads (k % 4 = 1, 2, 3),
-  // misaligned W and x
-  const int64_t shapes[][2] = {{7, 13}, {300, 513}, {129, 33}, {128, 32}, {255, 8}, {64, 4488}, {50, 35}, {33, 70}};
-  uint32_t seed = 2000;
+// Both bf16 tensor-core GEMMs on the same shapes: partial 128x128 tiles, k
+// tails of the 32-wide k-tiles and of the 8-wide loads (k % 4 = 1, 2, 3), k-tile
+// counts below, at and above the mma kernel's pipeline depth (k = 8, 96, 136,
+// 4488), misaligned W and x. Each call must take the kernel its shape allows.
+void check_tensor_core_gemms(bool force_wmma) {
+  if (force_wmma) setenv("NEMOTRON_GEMM", "wmma", 1);
+  const int64_t shapes[][2] = {{7, 13},  {300, 513}, {129, 33}, {128, 32}, {255, 8},
+                               {64, 4488}, {50, 35},  {33, 70},  {9, 96},   {130, 136}};
+  uint32_t seed = force_wmma ? 2600 : 2000;
   for (const auto& s : shapes)
-    for (size_t off : {size_t(0), size_t(2)}) check_weights(DType::BF16, s[0], s[1], off, kGemmRows, seed += 10);
-  check_weights(DType::BF16, 130, 70, 0, {{300, 0, 0, true}}, 2500);  // three row tiles
+    for (size_t off : {size_t(0), size_t(2)}) {
+      const Weights w(DType::BF16, s[0], s[1], off, seed += 10);
+      const bool mma = !force_wmma && s[1] % 8 == 0 && off == 0;
+      const std::string want = mma ? "mma_gemm_bf16" : "wmma_gemm_bf16";
+      const std::string got = cuda::linear_kernel_name(17, w.dev_m, nullptr);
+      if (got != want) {
+        record_failure(__FILE__, __LINE__, "k=" + std::to_string(s[1]) + " woff=" + std::to_string(off) + " took " +
+                                               got + ", expected " + want);
+        break;
+      }
+      bool ok = true;
+      for (const RowCase& c : kGemmRows) ok = ok && run_case(w, off, c, seed + 7 * static_cast<uint32_t>(c.rows), true);
+      if (!ok) break;
+    }
+  check_weights(DType::BF16, 130, 72, 0, {{300, 0, 0, true}}, 2500);  // three row tiles
+  if (force_wmma) unsetenv("NEMOTRON_GEMM");
+}
+
+TEST(emu_linear_bf16_mma_gemm_matches_cpu) { check_tensor_core_gemms(false); }
+TEST(emu_linear_bf16_wmma_gemm_matches_cpu) { check_tensor_core_gemms(true); }
+
+TEST(emu_linear_gemm_choice) {
+  // What decides the GEMM besides the shape: the GEMV below 17 rows, a bad
+  // NEMOTRON_GEMM value is a clear error, and a captured stream (a CUDA graph
+  // must not allocate x's bf16 copy from the pool) takes the WMMA kernel.
+  const Weights w(DType::BF16, 16, 64, 0, 2900);
+  CHECK(std::string(cuda::linear_kernel_name(16, w.dev_m, nullptr)) == "gemv");
+  setenv("NEMOTRON_GEMM", "cublas", 1);
+  CHECK_THROWS_WITH(cuda::linear_kernel_name(40, w.dev_m, nullptr), "NEMOTRON_GEMM must be auto or wmma");
+  setenv("NEMOTRON_GEMM", "auto", 1);
+  CHECK(std::string(cuda::linear_kernel_name(40, w.dev_m, nullptr)) == "mma_gemm_bf16");
+  unsetenv("NEMOTRON_GEMM");
+  cudaStream_t s = nullptr;
+  REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
+  REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  const std::string captured = cuda::linear_kernel_name(40, w.dev_m, s);
+  cudaGraph_t g = nullptr;
+  REQUIRE(cudaStreamEndCapture(s, &g) == cudaSuccess);
+  if (g) cudaGraphDestroy(g);
+  cudaStreamDestroy(s);
+  CHECK(captured == "wmma_gemm_bf16");
 }
 
 TEST(emu_linear_simt_gemm_matches_cpu) {
