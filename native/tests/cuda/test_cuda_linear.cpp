@@ -272,6 +272,22 @@ TEST(cuda_linear_nemotron_nano_shapes) {
   report("nano shapes");
 }
 
+// The 9B projections take the mma.sync GEMM (K % 8 == 0, aligned W); the WMMA
+// GEMM, which CUDA graphs (batched decode of 17+ sequences) and odd K use, on
+// the same shapes with NEMOTRON_GEMM=wmma.
+TEST(cuda_linear_nemotron_nano_shapes_both_gemms) {
+  if (!cuda_device_or_skip()) return;
+  const Weights probe(DType::BF16, 64, 4480, 0, 1);
+  CHECK(std::string(cuda::linear_kernel_name(512, probe.dev_m, nullptr)) == "mma_gemm_bf16");
+  setenv("NEMOTRON_GEMM", "wmma", 1);
+  CHECK(std::string(cuda::linear_kernel_name(512, probe.dev_m, nullptr)) == "wmma_gemm_bf16");
+  const std::vector<RowCase> rows = {{17, 0, 2, false}, {100, 3, 0, true}, {512, 0, 0, true}};
+  check_weights(DType::BF16, 22656, 4480, 0, rows, 9100);  // mamba in_proj
+  check_weights(DType::BF16, 4480, 15680, 0, rows, 9200);  // mlp down
+  unsetenv("NEMOTRON_GEMM");
+  report("nano shapes, WMMA GEMM");
+}
+
 // lm_head: 131072 x 4480 (1.2 GB of bf16), decoded one token at a time.
 TEST(cuda_linear_lm_head_decode) {
   if (!cuda_device_or_skip()) return;
