@@ -196,7 +196,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     pass_.reset();
-    for (Scratch* sc : {&heads_, &masks_, &attention_ws_})
+    for (Scratch* sc : {&heads_, &masks_, &attention_ws_, &linear_ws_})
       if (sc->ptr) cudaFree(sc->ptr);
     blocks_.clear();
     cudaStreamDestroy(stream_);
@@ -286,8 +286,15 @@ class CudaBackend final : public Backend {
   }
   void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const Vector& bias, float* out,
               int64_t ldo) override {
-    op(pass_->sig() << Op::Linear << x << rows << ldx << w << bias << out << ldo,
-       [=] { cuda::linear(x, rows, ldx, w, bias.data, out, ldo, stream_); });
+    // The mma GEMM's scratch comes from a workspace owned here (as attention's), so decode steps captured as
+    // CUDA graphs can use it too; every linear of a pass runs in order on one stream, so they share it.
+    bind();
+    const size_t ws_bytes = cuda::linear_workspace_bytes(rows, w);
+    grow(linear_ws_, ws_bytes, "the GEMM workspace");
+    void* ws = ws_bytes > 0 ? linear_ws_.ptr : nullptr;
+    const size_t ws_cap = linear_ws_.bytes;
+    op(pass_->sig() << Op::Linear << x << rows << ldx << w << bias << out << ldo << ws << ws_cap,
+       [=] { cuda::linear(x, rows, ldx, w, bias.data, out, ldo, stream_, ws, ws_cap); });
   }
   void relu_squared(float* x, int64_t n) override {
     op(pass_->sig() << Op::ReluSquared << x << n, [=] { cuda::relu_squared(x, n, stream_); });
@@ -323,14 +330,8 @@ class CudaBackend final : public Backend {
     const StagedSpans st = stage_spans(spans);
     // The split-KV partials go to a workspace owned here (no allocation inside a graph capture);
     // grown between passes' uses, the old one kept until the pass that recorded it has run.
-    const size_t ws_bytes = cuda::attention_workspace_bytes(a, st.count, st.max_n, st.max_keys);
-    if (ws_bytes > attention_ws_.bytes) {
-      if (attention_ws_.ptr) pass_->retire(attention_ws_.ptr);
-      attention_ws_.ptr = nullptr;
-      attention_ws_.bytes = 0;
-      attention_ws_.ptr = device_alloc(ws_bytes, "the attention workspace");
-      attention_ws_.bytes = ws_bytes;
-    }
+    grow(attention_ws_, cuda::attention_workspace_bytes(a, st.count, st.max_n, st.max_keys),
+         "the attention workspace");
     float* ws = static_cast<float*>(attention_ws_.ptr);
     const size_t ws_cap = attention_ws_.bytes;
     op(pass_->sig() << Op::Attention << a << st.spans << st.count << st.max_n << st.max_keys << ws << ws_cap,
@@ -419,6 +420,16 @@ class CudaBackend final : public Backend {
     void* ptr = nullptr;
     size_t bytes = 0;
   };
+  // Makes `sc` hold at least `bytes`: a larger one replaces it, the old one kept until the pass that
+  // recorded it has run (pass_->retire).
+  void grow(Scratch& sc, size_t bytes, const char* what) {
+    if (bytes <= sc.bytes) return;
+    if (sc.ptr) pass_->retire(sc.ptr);
+    sc.ptr = nullptr;
+    sc.bytes = 0;
+    sc.ptr = device_alloc(bytes, what);
+    sc.bytes = bytes;
+  }
 
   // Work arrives on whichever libuv worker thread runs it, whose current device is 0 unless set: every entry
   // that starts work (a forward pass starts with embed; clone/reset/save/load use zero/copy/to_host/from_host)
@@ -516,6 +527,7 @@ class CudaBackend final : public Backend {
   StagedUpload edits_, queries_;
   Scratch heads_, masks_;  // candidate search results on the device
   Scratch attention_ws_;   // split-KV partials
+  Scratch linear_ws_;      // the mma GEMM's bf16 x and split-K partials
   PinnedArea heads_host_, masks_host_, values_host_;
   std::unique_ptr<cuda::PassRecorder> pass_;
   std::vector<cuda::DevSpan> staging_;  // host copy of one span list being staged

@@ -33,11 +33,15 @@ void add(float* h, const float* y, int64_t n, cudaStream_t stream);
 
 // out[r, j] = sum_k x[r, k] * W[j, k] + bias[j]. bf16 W uses tensor cores (x is
 // rounded to bf16 on load, fp32 accumulation); few rows use a bandwidth-bound GEMV.
+// The mma.sync GEMM's scratch (x rounded to bf16, split-K partials) goes to
+// `workspace` when given (at least linear_workspace_bytes; CUDA graphs: no
+// allocation inside a capture), else to memory from the stream-ordered pool.
 void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const float* bias, float* out, int64_t ldo,
-            cudaStream_t stream);
-// The kernel that call would run: "gemv", "mma_gemm_bf16", "wmma_gemm_bf16" or
-// "simt_gemm" (tests and benchmarks say which path they measured).
-const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream);
+            cudaStream_t stream, void* workspace = nullptr, size_t workspace_bytes = 0);
+size_t linear_workspace_bytes(int64_t rows, const Matrix& w);
+// The kernel that call would run: "gemv", "mma_gemm_bf16" (+ " split-k"),
+// "wmma_gemm_bf16" or "simt_gemm" (tests and benchmarks say which path they measured).
+const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream, bool with_workspace = false);
 
 // ---- ops with per-sequence state; `spans` points to `nspans` DevSpans in device memory
 void conv1d_silu(const ConvArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -75,19 +76,51 @@ bool wmma_forced() {
 }
 
 // Whether a bf16 GEMM of this shape goes to mma_gemm_bf16: its operand rules
-// (linear_mma_gemm.cuh), the device's opt-in shared memory, and no stream
-// capture in progress (its x workspace comes from the stream-ordered pool,
-// which a CUDA graph must not allocate from; captured passes are decode steps,
-// where the GEMV or the WMMA GEMM serve).
-bool mma_gemm_applies(int64_t k, const void* w, cudaStream_t stream) {
+// (linear_mma_gemm.cuh), the device's opt-in shared memory, and a workspace for
+// x's bf16 copy: the caller's, or else the stream-ordered pool's, which a CUDA
+// graph capture must not allocate from (then the WMMA GEMM serves).
+bool mma_gemm_applies(int64_t k, const void* w, cudaStream_t stream, bool has_workspace) {
   if (k <= 0 || k % 8 != 0 || !aligned16(w) || wmma_forced()) return false;
   int dev = 0, optin = 0;
   check(cudaGetDevice(&dev), "linear: cudaGetDevice");
   check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "linear: shared memory limit");
   if (optin < mg::SMEM_BYTES) return false;
+  if (has_workspace) return true;
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   check(cudaStreamIsCapturing(stream, &capture), "linear: cudaStreamIsCapturing");
   return capture == cudaStreamCaptureStatusNone;
+}
+
+// How mma_gemm_bf16 covers a shape: x's bf16 copy, and split-K when the
+// 128x128 tiles alone would not give every SM a block (few rows times a
+// narrow W: out_proj / mlp_down (N = 4480: 35 column tiles) at batched-decode
+// row counts). Splits keep >= 8 k-tiles each and stop at 2 blocks per SM.
+// Shared by the launch and linear_workspace_bytes, so a caller's workspace fits.
+struct MmaPlan {
+  int64_t lda = 0, splits = 1, kt_per_split = 0;
+  size_t a_bytes = 0, partial_bytes = 0;
+  size_t bytes() const { return a_bytes + partial_bytes; }
+};
+
+constexpr int64_t kMinKTilesPerSplit = 8, kMaxSplits = 16;
+
+MmaPlan plan_mma(int64_t rows, int64_t n, int64_t k) {
+  int dev = 0, sms = 1;
+  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
+  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "linear: multiprocessor count");
+  MmaPlan p;
+  p.lda = k;  // a multiple of 8 (mma_gemm_applies): every row starts 16-byte aligned
+  p.a_bytes = (static_cast<size_t>(rows * p.lda) * 2 + 255) / 256 * 256;
+  const int64_t ktiles = (k + mg::BK - 1) / mg::BK;
+  const int64_t tiles = ((n + mg::BN - 1) / mg::BN) * ((rows + mg::BM - 1) / mg::BM);
+  if (tiles < sms) {
+    const int64_t want = (2 * static_cast<int64_t>(sms) + tiles - 1) / tiles;
+    p.splits = std::max<int64_t>(1, std::min({want, ktiles / kMinKTilesPerSplit, kMaxSplits}));
+  }
+  p.kt_per_split = (ktiles + p.splits - 1) / p.splits;
+  p.splits = (ktiles + p.kt_per_split - 1) / p.kt_per_split;  // no empty split
+  if (p.splits > 1) p.partial_bytes = static_cast<size_t>(p.splits * rows * n) * sizeof(float);
+  return p;
 }
 
 template <typename W, int R>
@@ -149,16 +182,24 @@ struct PoolBuffer {
 };
 
 void launch_mma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* w, int64_t n, int64_t k,
-                const float* bias, float* out, int64_t ldo, cudaStream_t stream) {
+                const float* bias, float* out, int64_t ldo, cudaStream_t stream, void* workspace,
+                size_t workspace_bytes) {
   int dev = 0;
   check(cudaGetDevice(&dev), "linear: cudaGetDevice");
-  const int64_t lda = k;  // a multiple of 8 (mma_gemm_applies): every row starts 16-byte aligned
-  PoolBuffer a(static_cast<size_t>(rows * lda) * 2, dev, stream);
-  auto* ab = static_cast<__nv_bfloat16*>(a.p);
+  const MmaPlan pl = plan_mma(rows, n, k);
+  std::unique_ptr<PoolBuffer> pooled;
+  if (workspace == nullptr) {
+    pooled.reset(new PoolBuffer(pl.bytes(), dev, stream));
+    workspace = pooled->p;
+  } else if (workspace_bytes < pl.bytes()) {
+    fail(ErrorCode::Internal, "cuda linear: the workspace given is too small");
+  }
+  auto* ab = static_cast<__nv_bfloat16*>(workspace);
+  float* partial = pl.splits > 1 ? reinterpret_cast<float*>(static_cast<char*>(workspace) + pl.a_bytes) : nullptr;
   const bool vec_x = aligned16(x) && ldx % 4 == 0;
-  const int64_t chunks = rows * (lda / 8);
+  const int64_t chunks = rows * (pl.lda / 8);
   const unsigned conv_blocks = static_cast<unsigned>(std::min<int64_t>((chunks + 255) / 256, 4096));
-  round_rows_to_bf16<<<conv_blocks, 256, 0, stream>>>(x, rows, ldx, k, ab, lda, vec_x);
+  round_rows_to_bf16<<<conv_blocks, 256, 0, stream>>>(x, rows, ldx, k, ab, pl.lda, vec_x);
   {
     // 80 KB of dynamic shared memory is over the default 48 KB: raised once per device.
     static std::mutex mu;
@@ -170,12 +211,18 @@ void launch_mma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* 
       raised.insert(dev);
     }
   }
+  // Split-K only happens with few row tiles (tiles < SMs), so never past the grid.y limit.
   const int64_t chunk = kMaxGridY * mg::BM;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t m = std::min(chunk, rows - r0);
-    const dim3 grid(static_cast<unsigned>((n + mg::BN - 1) / mg::BN), static_cast<unsigned>((m + mg::BM - 1) / mg::BM));
-    mma_gemm_bf16<<<grid, mg::THREADS, mg::SMEM_BYTES, stream>>>(ab + r0 * lda, m, lda, w, n, k, bias,
-                                                                 out + r0 * ldo, ldo);
+    const dim3 grid(static_cast<unsigned>((n + mg::BN - 1) / mg::BN), static_cast<unsigned>((m + mg::BM - 1) / mg::BM),
+                    static_cast<unsigned>(pl.splits));
+    mma_gemm_bf16<<<grid, mg::THREADS, mg::SMEM_BYTES, stream>>>(ab + r0 * pl.lda, m, pl.lda, w, n, k, bias,
+                                                                 out + r0 * ldo, ldo, pl.kt_per_split, partial);
+  }
+  if (partial) {
+    const unsigned sum_blocks = static_cast<unsigned>(std::min<int64_t>((rows * n + 255) / 256, 4096));
+    sum_splits<<<sum_blocks, 256, 0, stream>>>(partial, static_cast<int>(pl.splits), rows, n, bias, out, ldo);
   }
   check(cudaGetLastError(), "linear: mma_gemm_bf16 launch");
 }
@@ -193,11 +240,11 @@ void launch_simt(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t 
 
 template <typename W>
 void dispatch(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
-              float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores) {
+              float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores, void* ws, size_t ws_bytes) {
   if (rows <= gemv_max_rows())
     launch_gemv<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
-  else if (tensor_cores && mma_gemm_applies(k, w, stream))
-    launch_mma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
+  else if (tensor_cores && mma_gemm_applies(k, w, stream, ws != nullptr))
+    launch_mma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream, ws, ws_bytes);
   else if (tensor_cores)
     launch_wmma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
   else
@@ -207,7 +254,7 @@ void dispatch(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, 
 }  // namespace
 
 void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const float* bias, float* out, int64_t ldo,
-            cudaStream_t stream) {
+            cudaStream_t stream, void* workspace, size_t workspace_bytes) {
   const int64_t n = w.rows, k = w.cols;
   if (rows < 0 || n < 0 || k < 0 || (rows > 1 && (ldx < k || ldo < n)))
     fail(ErrorCode::InvalidArgument, "cuda linear: bad shape rows=" + std::to_string(rows) + " out=" +
@@ -219,23 +266,30 @@ void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const fl
   switch (w.dtype) {
     case DType::BF16: {
       const bool tc = rows > gemv_max_rows() && device_cc_major() >= 8;
-      dispatch(x, rows, ldx, static_cast<const __nv_bfloat16*>(w.data), n, k, bias, out, ldo, stream, tc);
+      dispatch(x, rows, ldx, static_cast<const __nv_bfloat16*>(w.data), n, k, bias, out, ldo, stream, tc, workspace,
+               workspace_bytes);
       break;
     }
     case DType::F16:
-      dispatch(x, rows, ldx, static_cast<const __half*>(w.data), n, k, bias, out, ldo, stream, false);
+      dispatch(x, rows, ldx, static_cast<const __half*>(w.data), n, k, bias, out, ldo, stream, false, nullptr, 0);
       break;
     case DType::F32:
-      dispatch(x, rows, ldx, static_cast<const float*>(w.data), n, k, bias, out, ldo, stream, false);
+      dispatch(x, rows, ldx, static_cast<const float*>(w.data), n, k, bias, out, ldo, stream, false, nullptr, 0);
       break;
   }
   check(cudaGetLastError(), "cuda linear: kernel launch");
 }
 
-const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream) {
+const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream, bool with_workspace) {
   if (rows <= gemv_max_rows()) return "gemv";
   if (w.dtype != DType::BF16 || device_cc_major() < 8) return "simt_gemm";
-  return mma_gemm_applies(w.cols, w.data, stream) ? "mma_gemm_bf16" : "wmma_gemm_bf16";
+  if (!mma_gemm_applies(w.cols, w.data, stream, with_workspace)) return "wmma_gemm_bf16";
+  return plan_mma(rows, w.rows, w.cols).splits > 1 ? "mma_gemm_bf16 split-k" : "mma_gemm_bf16";
+}
+
+size_t linear_workspace_bytes(int64_t rows, const Matrix& w) {
+  if (w.dtype != DType::BF16 || rows <= gemv_max_rows() || w.cols <= 0 || w.cols % 8 != 0) return 0;
+  return plan_mma(rows, w.rows, w.cols).bytes();
 }
 
 // ---------------------------------------------------------------- benchmark hook

@@ -94,11 +94,17 @@ __device__ __forceinline__ void mg_load_stage(__nv_bfloat16* stage, const __nv_b
   }
 }
 
-// Grid: x over N in BN tiles, y over M in BM tiles.
+// Grid: x over N in BN tiles, y over M in BM tiles, z over K in splits of
+// kt_per_split k-tiles. Unsplit (partial null): out = product + bias. Split
+// (split-K, when the x-y grid alone would leave SMs idle: a few rows times a
+// narrow W, e.g. out_proj and mlp_down at batched-decode sizes): split z writes
+// its partial product, without bias, to partial[z][M][N]; sum_splits adds them
+// in split order (deterministic, unlike atomics).
 __global__ void __launch_bounds__(mg::THREADS) mma_gemm_bf16(const __nv_bfloat16* __restrict__ a, int64_t M,
                                                               int64_t lda, const __nv_bfloat16* __restrict__ w,
                                                               int64_t N, int64_t K, const float* __restrict__ bias,
-                                                              float* __restrict__ out, int64_t ldo) {
+                                                              float* __restrict__ out, int64_t ldo,
+                                                              int64_t kt_per_split, float* __restrict__ partial) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();  // cp.async / ldmatrix / bf16 mma need sm_80; linear.cu never launches this on older devices
 #else
@@ -106,7 +112,8 @@ __global__ void __launch_bounds__(mg::THREADS) mma_gemm_bf16(const __nv_bfloat16
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp / mg::WARPS_N, wn = warp % mg::WARPS_N;
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * mg::BM, n0 = static_cast<int64_t>(blockIdx.x) * mg::BN;
-  const int64_t ktiles = (K + mg::BK - 1) / mg::BK;
+  const int64_t kt0 = static_cast<int64_t>(blockIdx.z) * kt_per_split;
+  const int64_t ktiles = min((K + mg::BK - 1) / mg::BK - kt0, kt_per_split);  // this split's k-tiles kt0 + t
 
   float acc[mg::MT][mg::NT][4];
 #pragma unroll
@@ -120,7 +127,7 @@ __global__ void __launch_bounds__(mg::THREADS) mma_gemm_bf16(const __nv_bfloat16
   // groups past the last tile keep the group count, and so the wait below, uniform).
 #pragma unroll
   for (int s = 0; s < mg::STAGES - 1; ++s) {
-    if (s < ktiles) mg_load_stage(mg_smem + s * mg::STAGE_ELEMS, a, M, lda, w, N, K, m0, n0, s);
+    if (s < ktiles) mg_load_stage(mg_smem + s * mg::STAGE_ELEMS, a, M, lda, w, N, K, m0, n0, kt0 + s);
     ptx::cp_async_commit();
   }
 
@@ -137,7 +144,8 @@ __global__ void __launch_bounds__(mg::THREADS) mma_gemm_bf16(const __nv_bfloat16
     ptx::cp_async_wait<mg::STAGES - 2>();
     __syncthreads();
     const int64_t next = t + mg::STAGES - 1;
-    if (next < ktiles) mg_load_stage(mg_smem + (next % mg::STAGES) * mg::STAGE_ELEMS, a, M, lda, w, N, K, m0, n0, next);
+    if (next < ktiles)
+      mg_load_stage(mg_smem + (next % mg::STAGES) * mg::STAGE_ELEMS, a, M, lda, w, N, K, m0, n0, kt0 + next);
     ptx::cp_async_commit();
 
     const __nv_bfloat16* stage = mg_smem + (t % mg::STAGES) * mg::STAGE_ELEMS;
@@ -167,6 +175,11 @@ __global__ void __launch_bounds__(mg::THREADS) mma_gemm_bf16(const __nv_bfloat16
 
   // Epilogue from registers: d[0], d[1] are (row g, cols 2t, 2t+1), d[2], d[3] row g+8.
   const int g = lane >> 2, tq = lane & 3;
+  if (partial != nullptr) {
+    bias = nullptr;
+    out = partial + static_cast<int64_t>(blockIdx.z) * M * N;
+    ldo = N;
+  }
   const bool pairs = (ldo % 2 == 0) && (reinterpret_cast<uintptr_t>(out) & 7) == 0;
 #pragma unroll
   for (int j = 0; j < mg::NT; ++j) {
@@ -192,6 +205,19 @@ __global__ void __launch_bounds__(mg::THREADS) mma_gemm_bf16(const __nv_bfloat16
     }
   }
 #endif
+}
+
+// out[m, n] = bias[n] + sum over z of partial[z][m][n], z in order.
+__global__ void sum_splits(const float* __restrict__ partial, int splits, int64_t M, int64_t N,
+                           const float* __restrict__ bias, float* __restrict__ out, int64_t ldo) {
+  const int64_t total = M * N;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t m = i / N, n = i % N;
+    float v = 0.f;
+    for (int z = 0; z < splits; ++z) v += partial[z * total + i];
+    out[m * ldo + n] = v + (bias ? bias[n] : 0.f);
+  }
 }
 
 }  // namespace linear_detail

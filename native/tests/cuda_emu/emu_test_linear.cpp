@@ -151,18 +151,28 @@ TEST(emu_linear_gemv_matches_cpu) {
 // tails of the 32-wide k-tiles and of the 8-wide loads (k % 4 = 1, 2, 3), k-tile
 // counts below, at and above the mma kernel's pipeline depth (k = 8, 96, 136,
 // 4488), misaligned W and x. Each call must take the kernel its shape allows.
-void check_tensor_core_gemms(bool force_wmma) {
+// On the default 132-SM device the mma GEMM splits K wherever its tiles leave
+// SMs idle and K has 16+ k-tiles (k = 520: two splits, the second shorter;
+// 1024; 4488: 16 splits); on one SM it never splits.
+void check_tensor_core_gemms(bool force_wmma, int device = kH100) {
+  UseDevice use(device);
   if (force_wmma) setenv("NEMOTRON_GEMM", "wmma", 1);
-  const int64_t shapes[][2] = {{7, 13},  {300, 513}, {129, 33}, {128, 32}, {255, 8},
-                               {64, 4488}, {50, 35},  {33, 70},  {9, 96},   {130, 136}};
-  uint32_t seed = force_wmma ? 2600 : 2000;
+  const int64_t shapes[][2] = {{7, 13},  {300, 513}, {129, 33}, {128, 32}, {255, 8},  {64, 4488},
+                               {50, 35}, {33, 70},   {9, 96},   {130, 136}, {70, 520}, {200, 1024}};
+  uint32_t seed = force_wmma ? 2600 : 2000 + 100 * static_cast<uint32_t>(device);
   for (const auto& s : shapes)
     for (size_t off : {size_t(0), size_t(2)}) {
       const Weights w(DType::BF16, s[0], s[1], off, seed += 10);
       const bool mma = !force_wmma && s[1] % 8 == 0 && off == 0;
       const std::string want = mma ? "mma_gemm_bf16" : "wmma_gemm_bf16";
       const std::string got = cuda::linear_kernel_name(17, w.dev_m, nullptr);
-      if (got != want) {
+      const bool split = got == "mma_gemm_bf16 split-k";
+      if (split != (mma && device == kH100 && s[1] >= 16 * 32)) {
+        record_failure(__FILE__, __LINE__, "k=" + std::to_string(s[1]) + " on device " + std::to_string(device) +
+                                               ": split-K " + (split ? "used" : "not used"));
+        break;
+      }
+      if (got.rfind(want, 0) != 0) {
         record_failure(__FILE__, __LINE__, "k=" + std::to_string(s[1]) + " woff=" + std::to_string(off) + " took " +
                                                got + ", expected " + want);
         break;
@@ -176,6 +186,7 @@ void check_tensor_core_gemms(bool force_wmma) {
 }
 
 TEST(emu_linear_bf16_mma_gemm_matches_cpu) { check_tensor_core_gemms(false); }
+TEST(emu_linear_bf16_mma_gemm_unsplit_matches_cpu) { check_tensor_core_gemms(false, kOneSm); }
 TEST(emu_linear_bf16_wmma_gemm_matches_cpu) { check_tensor_core_gemms(true); }
 
 TEST(emu_linear_gemm_choice) {
@@ -193,11 +204,50 @@ TEST(emu_linear_gemm_choice) {
   REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
   REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
   const std::string captured = cuda::linear_kernel_name(40, w.dev_m, s);
+  const std::string captured_ws = cuda::linear_kernel_name(40, w.dev_m, s, true);
   cudaGraph_t g = nullptr;
   REQUIRE(cudaStreamEndCapture(s, &g) == cudaSuccess);
   if (g) cudaGraphDestroy(g);
   cudaStreamDestroy(s);
   CHECK(captured == "wmma_gemm_bf16");
+  CHECK(captured_ws == "mma_gemm_bf16");  // with the caller's workspace (the CUDA backend's) a graph may use it
+  // Workspace sizes: 0 where no mma GEMM runs; enough for x's bf16 copy otherwise.
+  CHECK(cuda::linear_workspace_bytes(16, w.dev_m) == 0);
+  CHECK(cuda::linear_workspace_bytes(40, w.dev_m) >= size_t(40 * 64 * 2));
+}
+
+TEST(emu_linear_mma_gemm_in_callers_workspace) {
+  // A split-K shape run in a workspace the caller sized by linear_workspace_bytes, from inside a graph
+  // capture; a workspace one byte short is refused.
+  const int64_t n = 130, k = 1024, rows = 40;
+  const Weights w(DType::BF16, n, k, 0, 2950);
+  REQUIRE(std::string(cuda::linear_kernel_name(rows, w.dev_m, nullptr)) == "mma_gemm_bf16 split-k");
+  const size_t bytes = cuda::linear_workspace_bytes(rows, w.dev_m);
+  DevBuf<uint8_t> ws(bytes);
+  const std::vector<float> x = random_vec(rows * k, 2951);
+  DevBuf<float> dx(x), dout(rows * n), dref(rows * n);
+  cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dref.p, n, nullptr);  // pool workspace
+  cudaStream_t s = nullptr;
+  REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
+  REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dout.p, n, s, ws.p, bytes);
+  cudaGraph_t g = nullptr;
+  REQUIRE(cudaStreamEndCapture(s, &g) == cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  REQUIRE(cudaGraphInstantiate(&exec, g, 0) == cudaSuccess);
+  REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
+  const std::vector<float> out = dout.host(), ref = dref.host();
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i] != ref[i]) {
+      record_failure(__FILE__, __LINE__, "graph-launched GEMM differs from the direct call at " + std::to_string(i));
+      break;
+    }
+  CHECK_THROWS_WITH(cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dout.p, n, nullptr, ws.p, bytes - 1),
+                    "workspace given is too small");
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(g);
+  cudaStreamDestroy(s);
 }
 
 TEST(emu_linear_simt_gemm_matches_cpu) {
