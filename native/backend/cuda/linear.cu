@@ -6,7 +6,7 @@
 // the GEMV streams W with 16-byte loads and reuses each load across the rows.
 // Above that, bf16 W on sm_80+ goes to the tensor cores (x rounded to bf16,
 // fp32 accumulation): mma_gemm_bf16 (linear_mma_gemm.cuh: x rounded once into a
-// pool workspace, cp.async pipeline, mma.sync) where K is a multiple of 8 and W
+// workspace, cp.async pipeline, mma.sync, split-K for narrow grids) where K is a multiple of 8 and W
 // is 16-byte aligned (every NemotronH projection), else wmma_gemm_bf16 (x
 // rounded on each tile load). NEMOTRON_GEMM=wmma forces the WMMA kernel (the
 // benchmark's A/B). f16/f32 W, rare in NemotronH checkpoints, go to an exact
@@ -113,7 +113,7 @@ MmaPlan plan_mma(int64_t rows, int64_t n, int64_t k) {
   p.a_bytes = (static_cast<size_t>(rows * p.lda) * 2 + 255) / 256 * 256;
   const int64_t ktiles = (k + mg::BK - 1) / mg::BK;
   const int64_t tiles = ((n + mg::BN - 1) / mg::BN) * ((rows + mg::BM - 1) / mg::BM);
-  if (tiles < sms) {
+  if (tiles > 0 && tiles < sms) {
     const int64_t want = (2 * static_cast<int64_t>(sms) + tiles - 1) / tiles;
     p.splits = std::max<int64_t>(1, std::min({want, ktiles / kMinKTilesPerSplit, kMaxSplits}));
   }
@@ -211,8 +211,10 @@ void launch_mma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* 
       raised.insert(dev);
     }
   }
-  // Split-K only happens with few row tiles (tiles < SMs), so never past the grid.y limit.
+  // Split-K only happens with few row tiles (tiles < SMs), so never with more rows than one launch takes
+  // (the partials are laid out for all rows at once).
   const int64_t chunk = kMaxGridY * mg::BM;
+  if (partial && rows > chunk) fail(ErrorCode::Internal, "cuda linear: split-K over more rows than one launch");
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t m = std::min(chunk, rows - r0);
     const dim3 grid(static_cast<unsigned>((n + mg::BN - 1) / mg::BN), static_cast<unsigned>((m + mg::BM - 1) / mg::BM),

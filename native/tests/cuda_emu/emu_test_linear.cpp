@@ -214,6 +214,7 @@ TEST(emu_linear_gemm_choice) {
   // Workspace sizes: 0 where no mma GEMM runs; enough for x's bf16 copy otherwise.
   CHECK(cuda::linear_workspace_bytes(16, w.dev_m) == 0);
   CHECK(cuda::linear_workspace_bytes(40, w.dev_m) >= size_t(40 * 64 * 2));
+  CHECK(cuda::linear_workspace_bytes(40, Matrix{nullptr, DType::BF16, 0, 64}) == size_t(40 * 64 * 2));  // no features
 }
 
 TEST(emu_linear_mma_gemm_in_callers_workspace) {
