@@ -41,32 +41,36 @@ inline float bf16_half(uint32_t reg, int half) {
 }
 }  // namespace detail
 
-inline void ldmatrix_x4(uint32_t (&r)[4], const void* row,
-                        ::emu::Site site = ::emu::Site{__builtin_FILE(), __builtin_LINE()}) {
+namespace detail {
+// ldmatrix.x4 (or .trans): gathers the warp's 32 row addresses (lanes 8i..8i+7:
+// matrix i's rows), then gives this lane its four registers.
+inline void ldmatrix(uint32_t (&r)[4], const void* row, bool trans, ::emu::Site site) {
   ::emu::check_aligned(row, 16, "ldmatrix row address");
   if (!::emu::is_shared_range(row, 16)) ::emu::fatal("ldmatrix row address %p is not in shared memory", row);
-  const uint64_t* all = ::emu::warp_exchange(site, ::emu::WarpOp::Mma, 0xffffffffu, detail::deposit(row));
+  const uint64_t* all = ::emu::warp_exchange(site, ::emu::WarpOp::Mma, 0xffffffffu, deposit(row));
   const int lane = ::emu::lane_id();
+  // Element (row rr, column c) of matrix i.
+  auto at = [&](int i, int rr, int c) {
+    uint16_t v;
+    std::memcpy(&v, deposited(all[i * 8 + rr]) + 2 * c, 2);
+    return static_cast<uint32_t>(v);
+  };
   for (int i = 0; i < 4; ++i) {
-    std::memcpy(&r[i], detail::deposited(all[i * 8 + lane / 4]) + 4 * (lane % 4), 4);
+    const int a = lane / 4, b = 2 * (lane % 4);  // plain: row a, columns b, b+1; .trans: rows b, b+1, column a
+    r[i] = trans ? at(i, b, a) | at(i, b + 1, a) << 16 : at(i, a, b) | at(i, a, b + 1) << 16;
   }
-  ::emu::warp_exchange(site, ::emu::WarpOp::Mma, 0xffffffffu, 0);
+  ::emu::warp_exchange(site, ::emu::WarpOp::Mma, 0xffffffffu, 0);  // no lane moves on (and writes) before all read
+}
+}  // namespace detail
+
+inline void ldmatrix_x4(uint32_t (&r)[4], const void* row,
+                        ::emu::Site site = ::emu::Site{__builtin_FILE(), __builtin_LINE()}) {
+  detail::ldmatrix(r, row, false, site);
 }
 
 inline void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row,
                               ::emu::Site site = ::emu::Site{__builtin_FILE(), __builtin_LINE()}) {
-  ::emu::check_aligned(row, 16, "ldmatrix row address");
-  if (!::emu::is_shared_range(row, 16)) ::emu::fatal("ldmatrix row address %p is not in shared memory", row);
-  const uint64_t* all = ::emu::warp_exchange(site, ::emu::WarpOp::Mma, 0xffffffffu, detail::deposit(row));
-  const int lane = ::emu::lane_id();
-  for (int i = 0; i < 4; ++i) {
-    // Elements (row 2(l%4), column l/4) and (row 2(l%4)+1, column l/4) of matrix i, low half first.
-    uint16_t lo, hi;
-    std::memcpy(&lo, detail::deposited(all[i * 8 + 2 * (lane % 4)]) + 2 * (lane / 4), 2);
-    std::memcpy(&hi, detail::deposited(all[i * 8 + 2 * (lane % 4) + 1]) + 2 * (lane / 4), 2);
-    r[i] = static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16;
-  }
-  ::emu::warp_exchange(site, ::emu::WarpOp::Mma, 0xffffffffu, 0);
+  detail::ldmatrix(r, row, true, site);
 }
 
 inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
