@@ -33,12 +33,12 @@
 #include <set>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "backend/cuda/attention_bench.h"
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/ptx_sm80.cuh"
 #include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
@@ -671,28 +671,6 @@ __global__ void combine_kernel(const float* __restrict__ ws_acc, const float* __
 
 // ---------------------------------------------------------------- host side
 
-struct DeviceInfo {
-  int sms = 0;
-  int max_smem_optin = 0;
-  int cc_major = 0;
-};
-
-std::mutex g_mu;
-std::unordered_map<int, DeviceInfo> g_dev;
-
-DeviceInfo device_info(int dev) {
-  std::lock_guard<std::mutex> lk(g_mu);
-  auto it = g_dev.find(dev);
-  if (it != g_dev.end()) return it->second;
-  DeviceInfo d;
-  cuda::check(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev), "attention: multiprocessor count");
-  cuda::check(cudaDeviceGetAttribute(&d.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "attention: shared memory limit");
-  cuda::check(cudaDeviceGetAttribute(&d.cc_major, cudaDevAttrComputeCapabilityMajor, dev), "attention: compute capability");
-  g_dev[dev] = d;
-  return d;
-}
-
-
 // Launches an attention kernel with `smem` bytes of dynamic shared memory,
 // first raising that kernel's limit when it needs more than the default 48 KB
 // (a setting per device and per kernel: made once, remembered here).
@@ -868,9 +846,7 @@ void check_shape(const AttentionArgs& a, int nspans, int64_t max_n) {
 bool attention_uses_tensor_cores(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys) {
   if (nspans <= 0 || max_n <= 0 || a.kv_dtype != DType::BF16) return false;
   check_shape(a, nspans, max_n);
-  int dev = 0;
-  cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
-  const DeviceInfo di = device_info(dev);
+  const DeviceInfo di = current_device_info();
   return with_shape(a, [&](auto shape) {
     using S = decltype(shape);
     return uses_tensor_cores<S, __nv_bfloat16>(plan_attention<S>(a, nspans, max_n, max_keys, di), di);
@@ -880,9 +856,7 @@ bool attention_uses_tensor_cores(const AttentionArgs& a, int nspans, int64_t max
 size_t attention_workspace_bytes(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys) {
   if (nspans <= 0 || max_n <= 0) return 0;
   check_shape(a, nspans, max_n);
-  int dev = 0;
-  cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
-  const DeviceInfo di = device_info(dev);
+  const DeviceInfo di = current_device_info();
   return with_shape(a, [&](auto shape) {
     return sizeof(float) * static_cast<size_t>(plan_attention<decltype(shape)>(a, nspans, max_n, max_keys, di).workspace_floats);
   });
@@ -901,9 +875,8 @@ void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t
     append_kv_kernel<float><<<append_grid, 128, 0, stream>>>(a.k, a.v, spans, kvw, vec_src);
   cuda::check(cudaGetLastError(), "attention: append kv launch");
 
-  int dev = 0;
-  cuda::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
-  const DeviceInfo di = device_info(dev);
+  const DeviceInfo di = current_device_info();
+  const int dev = di.device;
   with_shape(a, [&](auto shape) {
     if (a.kv_dtype == DType::BF16)
       run_attention<decltype(shape), __nv_bfloat16>(a, spans, nspans, max_n, max_keys, dev, di, workspace,

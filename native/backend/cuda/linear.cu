@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/linear_bench.h"
 #include "backend/cuda/linear_kernels.cuh"
 #include "backend/cuda/linear_mma_gemm.cuh"
@@ -57,15 +58,6 @@ int64_t gemv_max_rows() {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Compute-capability major of the current device. A cheap attribute query (no
-// synchronisation), asked per call because the caller may switch devices.
-int device_cc_major() {
-  int dev = 0, major = 0;
-  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
-  check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "linear: compute capability");
-  return major;
-}
-
 // NEMOTRON_GEMM: unset, "" or "auto" = the mma.sync GEMM where it applies; "wmma" = always the WMMA GEMM.
 // Read per call (a getenv), like NEMOTRON_ATTN_TC, so a benchmark or test can switch it between calls.
 bool wmma_forced() {
@@ -79,12 +71,9 @@ bool wmma_forced() {
 // (linear_mma_gemm.cuh), the device's opt-in shared memory, and a workspace for
 // x's bf16 copy: the caller's, or else the stream-ordered pool's, which a CUDA
 // graph capture must not allocate from (then the WMMA GEMM serves).
-bool mma_gemm_applies(int64_t k, const void* w, cudaStream_t stream, bool has_workspace) {
+bool mma_gemm_applies(int64_t k, const void* w, cudaStream_t stream, bool has_workspace, const DeviceInfo& di) {
   if (k <= 0 || k % 8 != 0 || !aligned16(w) || wmma_forced()) return false;
-  int dev = 0, optin = 0;
-  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
-  check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "linear: shared memory limit");
-  if (optin < mg::SMEM_BYTES) return false;
+  if (di.max_smem_optin < mg::SMEM_BYTES) return false;
   if (has_workspace) return true;
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   check(cudaStreamIsCapturing(stream, &capture), "linear: cudaStreamIsCapturing");
@@ -104,17 +93,15 @@ struct MmaPlan {
 
 constexpr int64_t kMinKTilesPerSplit = 8, kMaxSplits = 16;
 
-MmaPlan plan_mma(int64_t rows, int64_t n, int64_t k) {
-  int dev = 0, sms = 1;
-  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
-  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "linear: multiprocessor count");
+MmaPlan plan_mma(int64_t rows, int64_t n, int64_t k, const DeviceInfo& di) {
+  const int64_t sms = di.sms;
   MmaPlan p;
   p.lda = k;  // a multiple of 8 (mma_gemm_applies): every row starts 16-byte aligned
   p.a_bytes = (static_cast<size_t>(rows * p.lda) * 2 + 255) / 256 * 256;
   const int64_t ktiles = (k + mg::BK - 1) / mg::BK;
   const int64_t tiles = ((n + mg::BN - 1) / mg::BN) * ((rows + mg::BM - 1) / mg::BM);
   if (tiles > 0 && tiles < sms) {
-    const int64_t want = (2 * static_cast<int64_t>(sms) + tiles - 1) / tiles;
+    const int64_t want = (2 * sms + tiles - 1) / tiles;
     p.splits = std::max<int64_t>(1, std::min({want, ktiles / kMinKTilesPerSplit, kMaxSplits}));
   }
   p.kt_per_split = (ktiles + p.splits - 1) / p.splits;
@@ -183,10 +170,9 @@ struct PoolBuffer {
 
 void launch_mma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* w, int64_t n, int64_t k,
                 const float* bias, float* out, int64_t ldo, cudaStream_t stream, void* workspace,
-                size_t workspace_bytes) {
-  int dev = 0;
-  check(cudaGetDevice(&dev), "linear: cudaGetDevice");
-  const MmaPlan pl = plan_mma(rows, n, k);
+                size_t workspace_bytes, const DeviceInfo& di) {
+  const int dev = di.device;
+  const MmaPlan pl = plan_mma(rows, n, k, di);
   std::unique_ptr<PoolBuffer> pooled;
   if (workspace == nullptr) {
     pooled.reset(new PoolBuffer(pl.bytes(), dev, stream));
@@ -242,11 +228,13 @@ void launch_simt(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t 
 
 template <typename W>
 void dispatch(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
-              float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores, void* ws, size_t ws_bytes) {
+              float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores, void* ws, size_t ws_bytes,
+              const DeviceInfo& di) {
   if (rows <= gemv_max_rows())
     launch_gemv<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
-  else if (tensor_cores && mma_gemm_applies(k, w, stream, ws != nullptr))
-    launch_mma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream, ws, ws_bytes);
+  else if (tensor_cores && mma_gemm_applies(k, w, stream, ws != nullptr, di))
+    launch_mma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream, ws, ws_bytes,
+               di);
   else if (tensor_cores)
     launch_wmma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
   else
@@ -267,16 +255,20 @@ void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const fl
     fail(ErrorCode::InvalidArgument, "cuda linear: null pointer");
   switch (w.dtype) {
     case DType::BF16: {
-      const bool tc = rows > gemv_max_rows() && device_cc_major() >= 8;
+      // The device is asked only where it decides something (not on the GEMV path).
+      const DeviceInfo di = rows > gemv_max_rows() ? current_device_info() : DeviceInfo{};
+      const bool tc = rows > gemv_max_rows() && di.cc_major >= 8;
       dispatch(x, rows, ldx, static_cast<const __nv_bfloat16*>(w.data), n, k, bias, out, ldo, stream, tc, workspace,
-               workspace_bytes);
+               workspace_bytes, di);
       break;
     }
     case DType::F16:
-      dispatch(x, rows, ldx, static_cast<const __half*>(w.data), n, k, bias, out, ldo, stream, false, nullptr, 0);
+      dispatch(x, rows, ldx, static_cast<const __half*>(w.data), n, k, bias, out, ldo, stream, false, nullptr, 0,
+               DeviceInfo{});
       break;
     case DType::F32:
-      dispatch(x, rows, ldx, static_cast<const float*>(w.data), n, k, bias, out, ldo, stream, false, nullptr, 0);
+      dispatch(x, rows, ldx, static_cast<const float*>(w.data), n, k, bias, out, ldo, stream, false, nullptr, 0,
+               DeviceInfo{});
       break;
   }
   check(cudaGetLastError(), "cuda linear: kernel launch");
@@ -284,14 +276,15 @@ void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const fl
 
 const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream, bool with_workspace) {
   if (rows <= gemv_max_rows()) return "gemv";
-  if (w.dtype != DType::BF16 || device_cc_major() < 8) return "simt_gemm";
-  if (!mma_gemm_applies(w.cols, w.data, stream, with_workspace)) return "wmma_gemm_bf16";
-  return plan_mma(rows, w.rows, w.cols).splits > 1 ? "mma_gemm_bf16 split-k" : "mma_gemm_bf16";
+  const DeviceInfo di = current_device_info();
+  if (w.dtype != DType::BF16 || di.cc_major < 8) return "simt_gemm";
+  if (!mma_gemm_applies(w.cols, w.data, stream, with_workspace, di)) return "wmma_gemm_bf16";
+  return plan_mma(rows, w.rows, w.cols, di).splits > 1 ? "mma_gemm_bf16 split-k" : "mma_gemm_bf16";
 }
 
 size_t linear_workspace_bytes(int64_t rows, const Matrix& w) {
   if (w.dtype != DType::BF16 || rows <= gemv_max_rows() || w.cols <= 0 || w.cols % 8 != 0) return 0;
-  return plan_mma(rows, w.rows, w.cols).bytes();
+  return plan_mma(rows, w.rows, w.cols, current_device_info()).bytes();
 }
 
 // ---------------------------------------------------------------- benchmark hook
