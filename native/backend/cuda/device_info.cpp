@@ -24,6 +24,7 @@ DeviceInfo current_device_info() {
   check(cudaDeviceGetAttribute(&d.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
         "device shared memory limit");
   check(cudaDeviceGetAttribute(&d.cc_major, cudaDevAttrComputeCapabilityMajor, dev), "device compute capability");
+  check(cudaDeviceGetAttribute(&d.cc_minor, cudaDevAttrComputeCapabilityMinor, dev), "device compute capability");
   known[dev] = d;
   return d;
 }

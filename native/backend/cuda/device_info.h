@@ -10,7 +10,7 @@ struct DeviceInfo {
   int device = 0;  // the ordinal these describe
   int sms = 0;
   int max_smem_optin = 0;  // bytes of shared memory one block may opt in to
-  int cc_major = 0;
+  int cc_major = 0, cc_minor = 0;
 };
 
 // The current device's (cudaGetDevice) properties. Thread-safe.

@@ -4,13 +4,15 @@
 // Regimes. Up to kGemvMaxRows rows (decode, small batches) the product reads
 // every weight once and does only 2*rows flops per weight: memory-bound, so
 // the GEMV streams W with 16-byte loads and reuses each load across the rows.
-// Above that, bf16 W on sm_80+ goes to the tensor cores (x rounded to bf16,
-// fp32 accumulation): mma_gemm_bf16 (linear_mma_gemm.cuh: x rounded once into a
-// workspace, cp.async pipeline, mma.sync, split-K for narrow grids) where K is a multiple of 8 and W
-// is 16-byte aligned (every NemotronH projection), else wmma_gemm_bf16 (x
-// rounded on each tile load). NEMOTRON_GEMM=wmma forces the WMMA kernel (the
-// benchmark's A/B). f16/f32 W, rare in NemotronH checkpoints, go to an exact
-// fp32 SIMT GEMM, so their results keep fp32 accuracy.
+// Above that, bf16 W on sm_80+ goes to the tensor cores (x rounded to bf16
+// once into a workspace, fp32 accumulation, split-K for narrow grids) where K
+// is a multiple of 8 and W is 16-byte aligned (every NemotronH projection):
+// wgmma_gemm_bf16 on compute capability 9.0 with sm_90a code in the binary
+// (linear_wgmma_gemm.cuh), else mma_gemm_bf16 (linear_mma_gemm.cuh: cp.async
+// pipeline, mma.sync); other shapes take wmma_gemm_bf16 (x rounded on each
+// tile load). NEMOTRON_GEMM=wgmma|mma|wmma asks for one (the benchmark's A/B).
+// f16/f32 W, rare in NemotronH checkpoints, go to an exact fp32 SIMT GEMM, so
+// their results keep fp32 accuracy.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,7 @@
 #include "backend/cuda/linear_bench.h"
 #include "backend/cuda/linear_kernels.cuh"
 #include "backend/cuda/linear_mma_gemm.cuh"
+#include "backend/cuda/linear_wgmma_gemm.cuh"
 #include "backend/cuda/workspace_pool.h"
 #include "common/error.h"
 
@@ -58,34 +62,66 @@ int64_t gemv_max_rows() {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// NEMOTRON_GEMM: unset, "" or "auto" = the mma.sync GEMM where it applies; "wmma" = always the WMMA GEMM.
-// Read per call (a getenv), like NEMOTRON_ATTN_TC, so a benchmark or test can switch it between calls.
-bool wmma_forced() {
+// Which tensor-core GEMM serves a bf16 call above the GEMV hand-over.
+enum class TcKernel { Wgmma, Mma, Wmma };
+
+// NEMOTRON_GEMM: unset, "" or "auto" = the fastest kernel that applies; "wgmma", "mma" or "wmma" ask for one (the
+// benchmark's A/B). Read per call (a getenv), like NEMOTRON_ATTN_TC, so a benchmark or test can switch between calls.
+enum class GemmRequest { Auto, Wgmma, Mma, Wmma };
+GemmRequest gemm_request() {
   const char* v = std::getenv("NEMOTRON_GEMM");
-  if (v == nullptr || *v == 0 || std::strcmp(v, "auto") == 0) return false;
-  if (std::strcmp(v, "wmma") == 0) return true;
-  fail(ErrorCode::InvalidArgument, std::string("NEMOTRON_GEMM must be auto or wmma, not \"") + v + "\"");
+  if (v == nullptr || *v == 0 || std::strcmp(v, "auto") == 0) return GemmRequest::Auto;
+  if (std::strcmp(v, "wgmma") == 0) return GemmRequest::Wgmma;
+  if (std::strcmp(v, "mma") == 0) return GemmRequest::Mma;
+  if (std::strcmp(v, "wmma") == 0) return GemmRequest::Wmma;
+  fail(ErrorCode::InvalidArgument, std::string("NEMOTRON_GEMM must be auto, wgmma, mma or wmma, not \"") + v + "\"");
 }
 
-// Whether a bf16 GEMM of this shape goes to mma_gemm_bf16: its operand rules
-// (linear_mma_gemm.cuh), the device's opt-in shared memory, and a workspace for
-// x's bf16 copy: the caller's, or else the stream-ordered pool's, which a CUDA
-// graph capture must not allocate from (then the WMMA GEMM serves).
-bool mma_gemm_applies(int64_t k, const void* w, cudaStream_t stream, bool has_workspace, const DeviceInfo& di) {
-  if (k <= 0 || k % 8 != 0 || !aligned16(w) || wmma_forced()) return false;
-  if (di.max_smem_optin < mg::SMEM_BYTES) return false;
-  if (has_workspace) return true;
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  check(cudaStreamIsCapturing(stream, &capture), "linear: cudaStreamIsCapturing");
-  return capture == cudaStreamCaptureStatusNone;
+// Whether wgmma_gemm_bf16 runs on this device: compute capability 9.0 exactly
+// (sm_90a code runs nowhere else), the binary built with sm_90a code (the
+// compute_90 PTX it also carries has no wgmma: CUDA_FORCE_PTX_JIT would pick
+// that), and room for its 193 KB of shared memory.
+bool wgmma_runs_here(const DeviceInfo& di) {
+  if (di.cc_major != 9 || di.cc_minor != 0 || di.max_smem_optin < hg::SMEM_BYTES) return false;
+#if defined(NEMOTRON_CUDA_EMULATED)
+  return true;  // the emulator runs ptx_sm90.cuh's instructions (emu_ptx_sm90.h)
+#elif defined(NEMOTRON_CUDA_ARCHS)
+  const char* jit = std::getenv("CUDA_FORCE_PTX_JIT");
+  return std::strstr(NEMOTRON_CUDA_ARCHS, "90a") != nullptr && !(jit != nullptr && *jit && std::strcmp(jit, "0") != 0);
+#else
+  return false;
+#endif
 }
 
-// How mma_gemm_bf16 covers a shape: x's bf16 copy, and split-K when the
-// 128x128 tiles alone would not give every SM a block (few rows times a
-// narrow W: out_proj / mlp_down (N = 4480: 35 column tiles) at batched-decode
-// row counts). Splits keep >= 8 k-tiles each and stop at 2 blocks per SM.
+// The kernel for a bf16 GEMM of this shape. wgmma_gemm_bf16 and mma_gemm_bf16
+// share their operand rules (K a multiple of 8, W 16-byte aligned) and a
+// workspace for x's bf16 copy: the caller's, or else the stream-ordered pool's,
+// which a CUDA graph capture must not allocate from (then the WMMA GEMM serves).
+// Asking for wgmma where it cannot run is an error, not a silent fallback.
+TcKernel tc_kernel(int64_t k, const void* w, cudaStream_t stream, bool has_workspace, const DeviceInfo& di) {
+  const GemmRequest req = gemm_request();
+  const bool wgmma = wgmma_runs_here(di);
+  if (req == GemmRequest::Wgmma && !wgmma)
+    fail(ErrorCode::InvalidArgument,
+         "NEMOTRON_GEMM=wgmma needs a compute capability 9.0 GPU (H100, H200) and a build with sm_90a code "
+         "(NEMOTRON_CUDA_ARCHS including 90a-real)");
+  if (req == GemmRequest::Wmma || k <= 0 || k % 8 != 0 || !aligned16(w)) return TcKernel::Wmma;
+  if (!has_workspace) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(stream, &capture), "linear: cudaStreamIsCapturing");
+    if (capture != cudaStreamCaptureStatusNone) return TcKernel::Wmma;
+  }
+  if (wgmma && req != GemmRequest::Mma) return TcKernel::Wgmma;
+  return di.max_smem_optin >= mg::SMEM_BYTES ? TcKernel::Mma : TcKernel::Wmma;
+}
+
+// How wgmma_gemm_bf16 or mma_gemm_bf16 covers a shape: x's bf16 copy, and
+// split-K when the block tiles alone would not give every SM a block (few rows
+// times a narrow W: out_proj / mlp_down (N = 4480) at batched-decode row
+// counts). Splits keep >= 8 k-tiles each and stop at 2 blocks per SM.
 // Shared by the launch and linear_workspace_bytes, so a caller's workspace fits.
-struct MmaPlan {
+struct TcPlan {
+  int64_t bm = 0, bn = 0, bk = 0;  // the kernel's block tile and k-tile
   int64_t lda = 0, splits = 1, kt_per_split = 0;
   size_t a_bytes = 0, partial_bytes = 0;
   size_t bytes() const { return a_bytes + partial_bytes; }
@@ -93,13 +129,17 @@ struct MmaPlan {
 
 constexpr int64_t kMinKTilesPerSplit = 8, kMaxSplits = 16;
 
-MmaPlan plan_mma(int64_t rows, int64_t n, int64_t k, const DeviceInfo& di) {
+TcPlan plan_tc(TcKernel kernel, int64_t rows, int64_t n, int64_t k, const DeviceInfo& di) {
   const int64_t sms = di.sms;
-  MmaPlan p;
-  p.lda = k;  // a multiple of 8 (mma_gemm_applies): every row starts 16-byte aligned
+  TcPlan p;
+  const bool wg = kernel == TcKernel::Wgmma;
+  p.bm = wg ? hg::BM : mg::BM;
+  p.bn = wg ? hg::BN : mg::BN;
+  p.bk = wg ? hg::BK : mg::BK;
+  p.lda = k;  // a multiple of 8 (tc_kernel): every row starts 16-byte aligned
   p.a_bytes = (static_cast<size_t>(rows * p.lda) * 2 + 255) / 256 * 256;
-  const int64_t ktiles = (k + mg::BK - 1) / mg::BK;
-  const int64_t tiles = ((n + mg::BN - 1) / mg::BN) * ((rows + mg::BM - 1) / mg::BM);
+  const int64_t ktiles = (k + p.bk - 1) / p.bk;
+  const int64_t tiles = ((n + p.bn - 1) / p.bn) * ((rows + p.bm - 1) / p.bm);
   if (tiles > 0 && tiles < sms) {
     const int64_t want = (2 * sms + tiles - 1) / tiles;
     p.splits = std::max<int64_t>(1, std::min({want, ktiles / kMinKTilesPerSplit, kMaxSplits}));
@@ -168,11 +208,24 @@ struct PoolBuffer {
   PoolBuffer& operator=(const PoolBuffer&) = delete;
 };
 
-void launch_mma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* w, int64_t n, int64_t k,
-                const float* bias, float* out, int64_t ldo, cudaStream_t stream, void* workspace,
-                size_t workspace_bytes, const DeviceInfo& di) {
+// Raises a kernel's dynamic shared memory limit above the default 48 KB, once per kernel and device.
+template <typename Kernel>
+void allow_shared_memory(Kernel kernel, int bytes, int dev, const char* what) {
+  static std::mutex mu;
+  static std::set<std::pair<const void*, int>> raised;
+  std::lock_guard<std::mutex> lk(mu);
+  const std::pair<const void*, int> key(reinterpret_cast<const void*>(kernel), dev);
+  if (raised.count(key) == 0) {
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), what);
+    raised.insert(key);
+  }
+}
+
+void launch_tc(TcKernel kernel, const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* w, int64_t n,
+               int64_t k, const float* bias, float* out, int64_t ldo, cudaStream_t stream, void* workspace,
+               size_t workspace_bytes, const DeviceInfo& di) {
   const int dev = di.device;
-  const MmaPlan pl = plan_mma(rows, n, k, di);
+  const TcPlan pl = plan_tc(kernel, rows, n, k, di);
   std::unique_ptr<PoolBuffer> pooled;
   if (workspace == nullptr) {
     pooled.reset(new PoolBuffer(pl.bytes(), dev, stream));
@@ -186,33 +239,31 @@ void launch_mma(const float* x, int64_t rows, int64_t ldx, const __nv_bfloat16* 
   const int64_t chunks = rows * (pl.lda / 8);
   const unsigned conv_blocks = static_cast<unsigned>(std::min<int64_t>((chunks + 255) / 256, 4096));
   round_rows_to_bf16<<<conv_blocks, 256, 0, stream>>>(x, rows, ldx, k, ab, pl.lda, vec_x);
-  {
-    // 80 KB of dynamic shared memory is over the default 48 KB: raised once per device.
-    static std::mutex mu;
-    static std::set<int> raised;
-    std::lock_guard<std::mutex> lk(mu);
-    if (raised.count(dev) == 0) {
-      check(cudaFuncSetAttribute(mma_gemm_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, mg::SMEM_BYTES),
-            "linear: raise mma_gemm_bf16 shared memory");
-      raised.insert(dev);
-    }
-  }
+  const bool wg = kernel == TcKernel::Wgmma;
+  if (wg)
+    allow_shared_memory(wgmma_gemm_bf16, hg::SMEM_BYTES, dev, "linear: raise wgmma_gemm_bf16 shared memory");
+  else
+    allow_shared_memory(mma_gemm_bf16, mg::SMEM_BYTES, dev, "linear: raise mma_gemm_bf16 shared memory");
   // Split-K only happens with few row tiles (tiles < SMs), so never with more rows than one launch takes
   // (the partials are laid out for all rows at once).
-  const int64_t chunk = kMaxGridY * mg::BM;
+  const int64_t chunk = kMaxGridY * pl.bm;
   if (partial && rows > chunk) fail(ErrorCode::Internal, "cuda linear: split-K over more rows than one launch");
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t m = std::min(chunk, rows - r0);
-    const dim3 grid(static_cast<unsigned>((n + mg::BN - 1) / mg::BN), static_cast<unsigned>((m + mg::BM - 1) / mg::BM),
+    const dim3 grid(static_cast<unsigned>((n + pl.bn - 1) / pl.bn), static_cast<unsigned>((m + pl.bm - 1) / pl.bm),
                     static_cast<unsigned>(pl.splits));
-    mma_gemm_bf16<<<grid, mg::THREADS, mg::SMEM_BYTES, stream>>>(ab + r0 * pl.lda, m, pl.lda, w, n, k, bias,
-                                                                 out + r0 * ldo, ldo, pl.kt_per_split, partial);
+    if (wg)
+      wgmma_gemm_bf16<<<grid, hg::THREADS, hg::SMEM_BYTES, stream>>>(ab + r0 * pl.lda, m, pl.lda, w, n, k, bias,
+                                                                    out + r0 * ldo, ldo, pl.kt_per_split, partial);
+    else
+      mma_gemm_bf16<<<grid, mg::THREADS, mg::SMEM_BYTES, stream>>>(ab + r0 * pl.lda, m, pl.lda, w, n, k, bias,
+                                                                   out + r0 * ldo, ldo, pl.kt_per_split, partial);
   }
   if (partial) {
     const unsigned sum_blocks = static_cast<unsigned>(std::min<int64_t>((rows * n + 255) / 256, 4096));
     sum_splits<<<sum_blocks, 256, 0, stream>>>(partial, static_cast<int>(pl.splits), rows, n, bias, out, ldo);
   }
-  check(cudaGetLastError(), "linear: mma_gemm_bf16 launch");
+  check(cudaGetLastError(), wg ? "linear: wgmma_gemm_bf16 launch" : "linear: mma_gemm_bf16 launch");
 }
 
 template <typename W>
@@ -230,15 +281,18 @@ template <typename W>
 void dispatch(const float* x, int64_t rows, int64_t ldx, const W* w, int64_t n, int64_t k, const float* bias,
               float* out, int64_t ldo, cudaStream_t stream, bool tensor_cores, void* ws, size_t ws_bytes,
               const DeviceInfo& di) {
-  if (rows <= gemv_max_rows())
+  if (rows <= gemv_max_rows()) {
     launch_gemv<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
-  else if (tensor_cores && mma_gemm_applies(k, w, stream, ws != nullptr, di))
-    launch_mma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream, ws, ws_bytes,
-               di);
-  else if (tensor_cores)
-    launch_wmma(x, rows, ldx, reinterpret_cast<const __nv_bfloat16*>(w), n, k, bias, out, ldo, stream);
-  else
+  } else if (tensor_cores) {
+    const auto* wb = reinterpret_cast<const __nv_bfloat16*>(w);
+    const TcKernel kernel = tc_kernel(k, w, stream, ws != nullptr, di);
+    if (kernel == TcKernel::Wmma)
+      launch_wmma(x, rows, ldx, wb, n, k, bias, out, ldo, stream);
+    else
+      launch_tc(kernel, x, rows, ldx, wb, n, k, bias, out, ldo, stream, ws, ws_bytes, di);
+  } else {
     launch_simt<W>(x, rows, ldx, w, n, k, bias, out, ldo, stream);
+  }
 }
 
 }  // namespace
@@ -278,13 +332,19 @@ const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t strea
   if (rows <= gemv_max_rows()) return "gemv";
   const DeviceInfo di = current_device_info();
   if (w.dtype != DType::BF16 || di.cc_major < 8) return "simt_gemm";
-  if (!mma_gemm_applies(w.cols, w.data, stream, with_workspace, di)) return "wmma_gemm_bf16";
-  return plan_mma(rows, w.rows, w.cols, di).splits > 1 ? "mma_gemm_bf16 split-k" : "mma_gemm_bf16";
+  const TcKernel kernel = tc_kernel(w.cols, w.data, stream, with_workspace, di);
+  if (kernel == TcKernel::Wmma) return "wmma_gemm_bf16";
+  const bool split = plan_tc(kernel, rows, w.rows, w.cols, di).splits > 1;
+  if (kernel == TcKernel::Wgmma) return split ? "wgmma_gemm_bf16 split-k" : "wgmma_gemm_bf16";
+  return split ? "mma_gemm_bf16 split-k" : "mma_gemm_bf16";
 }
 
 size_t linear_workspace_bytes(int64_t rows, const Matrix& w) {
   if (w.dtype != DType::BF16 || rows <= gemv_max_rows() || w.cols <= 0 || w.cols % 8 != 0) return 0;
-  return plan_mma(rows, w.rows, w.cols, current_device_info()).bytes();
+  // For the kernel a call given a workspace takes now (NEMOTRON_GEMM is read per call).
+  const DeviceInfo di = current_device_info();
+  const TcKernel kernel = tc_kernel(w.cols, w.data, nullptr, true, di);
+  return kernel == TcKernel::Wmma ? 0 : plan_tc(kernel, rows, w.rows, w.cols, di).bytes();
 }
 
 // ---------------------------------------------------------------- benchmark hook

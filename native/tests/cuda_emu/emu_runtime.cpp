@@ -169,6 +169,15 @@ void swap_context(Context& from, Context& to) {
 
 enum class State : uint8_t { Runnable, AtBarrier, AtWarp, Done };
 
+// A wgmma.mma_async issued by this thread, run when its wait_group covers it.
+struct PendingWgmma {
+  float* d;  // the thread's accumulators (its fiber's stack: alive until the kernel returns)
+  int n;     // N of m64nNk16
+  uint64_t a_desc, b_desc;
+  uint32_t group;
+  Site site;
+};
+
 // A cp.async copy issued but not yet landed (waited for).
 struct AsyncCopy {
   char* dst;
@@ -183,6 +192,10 @@ struct Fiber {
   uint32_t wmma_ops = 0;
   std::vector<AsyncCopy> copies;  // in issue order
   uint32_t groups = 0;            // cp.async groups committed
+  std::vector<PendingWgmma> wgmma;  // issued, not yet waited for (in issue order)
+  uint32_t wgmma_groups = 0;        // wgmma groups committed
+  bool wgmma_fenced = false;        // a wgmma.fence since the block started
+  std::vector<uint32_t> unfenced;   // arena chunks this thread's cp.async landed since its last proxy fence
 };
 
 struct Warp {
@@ -264,6 +277,9 @@ struct Emu {
   };
   std::vector<SharedDecl> shared_decls;  // this launch's static __shared__ arrays, in arena order
   char* dyn_base = nullptr;
+  // One flag per 16-byte chunk of the arena: written by a landed cp.async whose
+  // thread has not yet issued fence.proxy.async (wgmma must not read it).
+  std::vector<uint8_t> unfenced_chunk;
   void (*body)(void*) = nullptr;
   void* body_ctx = nullptr;
   uint64_t rng = 0;
@@ -356,6 +372,9 @@ void maybe_release_barrier() {
 void thread_exit() {
   Emu& e = E();
   Fiber& f = e.fibers[e.cur];
+  if (!f.wgmma.empty())
+    fatal("thread exited with %zu wgmma.mma_async not waited for (issued at %s:%d): its accumulators are "
+          "undefined", f.wgmma.size(), f.wgmma[0].site.file, f.wgmma[0].site.line);
   f.state = State::Done;
   e.run.remove(e.cur);
   --e.live;
@@ -456,6 +475,10 @@ void run_block() {
     f.wmma_ops = 0;
     f.copies.clear();  // copies a thread never waited for do not outlive its block
     f.groups = 0;
+    f.wgmma.clear();
+    f.wgmma_groups = 0;
+    f.wgmma_fenced = false;
+    f.unfenced.clear();
     prepare_context(f.ctx, f.stack, kStackBytes);
     e.run.add(t);
   }
@@ -745,12 +768,118 @@ void cp_async_wait(int pending) {
   size_t keep = 0;
   for (size_t i = 0; i < f.copies.size(); ++i) {
     AsyncCopy& c = f.copies[i];
-    if (static_cast<int64_t>(c.group) < landed)
+    if (static_cast<int64_t>(c.group) < landed) {
       std::memcpy(c.dst, c.data, sizeof c.data);
-    else
+      const uint32_t chunk = static_cast<uint32_t>((c.dst - E().arena) / 16);
+      E().unfenced_chunk[chunk] = 1;
+      f.unfenced.push_back(chunk);
+    } else
       f.copies[keep++] = c;
   }
   f.copies.resize(keep);
+}
+
+uint32_t shared_offset(const void* p) {
+  require_in_kernel("cvta.to.shared");
+  if (!is_shared_range(p, 1)) fatal("%p is not in this block's shared memory (cvta.to.shared)", p);
+  return static_cast<uint32_t>(static_cast<const char*>(p) - E().arena);
+}
+
+void fence_proxy_async() {
+  require_in_kernel("fence.proxy.async");
+  Emu& e = E();
+  Fiber& f = e.fibers[e.cur];
+  for (uint32_t c : f.unfenced) e.unfenced_chunk[c] = 0;
+  f.unfenced.clear();
+}
+
+void wgmma_fence() {
+  require_in_kernel("wgmma.fence");
+  E().fibers[E().cur].wgmma_fenced = true;
+}
+
+void wgmma_issue(float* d, int n, uint64_t a_desc, uint64_t b_desc, Site site) {
+  require_in_kernel("wgmma.mma_async");
+  if (static_cast<unsigned>(blockDim.x) % 128 != 0 || blockDim.y != 1 || blockDim.z != 1)
+    fatal("wgmma.mma_async at %s:%d in a block of %ux%ux%u threads: warpgroups need blockDim.x a multiple of 128",
+          site.file, site.line, blockDim.x, blockDim.y, blockDim.z);
+  Fiber& f = E().fibers[E().cur];
+  if (!f.wgmma_fenced) fatal("wgmma.mma_async at %s:%d without a wgmma.fence before it", site.file, site.line);
+  f.wgmma.push_back(PendingWgmma{d, n, a_desc, b_desc, f.wgmma_groups, site});
+}
+
+void wgmma_commit() {
+  require_in_kernel("wgmma.commit_group");
+  ++E().fibers[E().cur].wgmma_groups;
+}
+
+namespace {
+
+// The shared-memory byte a K-major, 128-byte-swizzled descriptor puts at
+// (row r, element k) of a bf16 operand: the logical address start + (r / 8) *
+// stride + (r % 8) * 128 + 2k, with address bits 4-6 XORed by bits 7-9.
+const char* wgmma_element(uint64_t desc, int r, int k, const Site& site) {
+  const uint32_t start = static_cast<uint32_t>(desc & 0x3FFFu) << 4;
+  const uint32_t stride = static_cast<uint32_t>((desc >> 32) & 0x3FFFu) << 4;
+  const uint32_t layout = static_cast<uint32_t>(desc >> 62), base_offset = static_cast<uint32_t>((desc >> 49) & 7u);
+  if (layout != 1 || base_offset != 0)
+    fatal("wgmma descriptor at %s:%d: layout %u, base offset %u (only the 128-byte swizzle, base offset 0, is "
+          "emulated)", site.file, site.line, layout, base_offset);
+  if (start % 1024 + 32 > 128)
+    fatal("wgmma descriptor at %s:%d: start %#x is not a 16-wide K slice of a 1024-byte aligned swizzle atom",
+          site.file, site.line, start);
+  const uint32_t logical = start + static_cast<uint32_t>(r / 8) * stride + static_cast<uint32_t>(r % 8) * 128 +
+                           static_cast<uint32_t>(2 * k);
+  const uint32_t physical = logical ^ (((logical >> 7) & 7u) << 4);
+  Emu& e = E();
+  const char* p = e.arena + physical;
+  if (!is_shared_range(p, 2))
+    fatal("wgmma at %s:%d reads shared address %#x, outside this block's shared memory", site.file, site.line,
+          physical);
+  if (e.unfenced_chunk[physical / 16])
+    fatal("wgmma at %s:%d reads shared address %#x, written by a cp.async whose thread issued no "
+          "fence.proxy.async after it landed (the tensor cores may not see it)", site.file, site.line, physical);
+  return p;
+}
+
+float bf16_at(const char* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// This thread's share of d (64 x n) += A (64 x 16) * B (n x 16)^T: the
+// accumulator layout of ptx_sm90.cuh, products in k order in fp32 (bf16
+// products are exact), as emu_ptx_sm80.h's mma.
+void run_wgmma(const PendingWgmma& op) {
+  const int t = E().cur, warp = (t / 32) % 4, lane = t % 32, g = lane / 4, tq = lane % 4;
+  for (int i = 0; i < op.n / 2; ++i) {
+    const int row = 16 * warp + g + 8 * ((i / 2) % 2), col = 8 * (i / 4) + 2 * tq + i % 2;
+    float s = op.d[i];
+    for (int k = 0; k < 16; ++k)
+      s += bf16_at(wgmma_element(op.a_desc, row, k, op.site)) * bf16_at(wgmma_element(op.b_desc, col, k, op.site));
+    op.d[i] = s;
+  }
+}
+
+}  // namespace
+
+void wgmma_wait(int pending) {
+  require_in_kernel("wgmma.wait_group");
+  Fiber& f = E().fibers[E().cur];
+  const int64_t done = static_cast<int64_t>(f.wgmma_groups) - pending;
+  size_t keep = 0;
+  // Runs in issue order (f.wgmma may not grow meanwhile: run_wgmma issues nothing).
+  for (size_t i = 0; i < f.wgmma.size(); ++i) {
+    if (static_cast<int64_t>(f.wgmma[i].group) < done)
+      run_wgmma(f.wgmma[i]);
+    else
+      f.wgmma[keep++] = f.wgmma[i];
+  }
+  f.wgmma.resize(keep);
 }
 
 void wmma_op() {
@@ -942,6 +1071,7 @@ void run_grid_now(const LaunchCfg& cfg, void (*body)(void*), void* ctx) {
     blockIdx.z = static_cast<unsigned>(b / (static_cast<uint64_t>(cfg.grid.x) * cfg.grid.y));
     fill_poison(e.arena, e.static_top);
     fill_poison(e.dyn_base, cfg.smem);
+    e.unfenced_chunk.assign(kArenaBytes / 16, 0);
     run_block();
     check_shared_gaps();
   }

@@ -250,6 +250,22 @@ void cp_async_commit();
 // Lands this thread's committed groups except the newest `pending` ones.
 void cp_async_wait(int pending);
 
+// sm_90a (emu_ptx_sm90.h). The shared-window address of p (its offset in the
+// block's shared-memory arena, as __cvta_generic_to_shared gives on a GPU).
+uint32_t shared_offset(const void* p);
+// fence.proxy.async.shared::cta: this thread's landed cp.async chunks become
+// readable by wgmma (until then a wgmma reading them is a fault).
+void fence_proxy_async();
+// wgmma.mma_async m64nNk16 bf16 -> f32 with 128-byte-swizzled K-major operands:
+// queued by the issuing thread, executed (its 64 x N share of the accumulators
+// d) when a wgmma_wait covers its group, so accumulators read before the wait
+// are stale and shared memory overwritten before it is what the product sees.
+// Needs a wgmma_fence earlier in the block; a thread may not exit with one pending.
+void wgmma_fence();
+void wgmma_issue(float* d, int n, uint64_t a_desc, uint64_t b_desc, Site site);
+void wgmma_commit();
+void wgmma_wait(int pending);
+
 struct SharedSlot {
   uint64_t launch = 0;
   size_t offset = 0;

@@ -3,10 +3,13 @@
 //   gemv_kernel    rows <= 16, every accumulator count (1, 2, 4, 8, 16) with
 //                  masked rows, 16-byte weight loads (__ldcs) or the scalar path
 //                  (weights misaligned by one element, odd k), x aligned or not;
-//   mma_gemm_bf16  rows > 16, bf16 W, k % 8 == 0, W 16-byte aligned: x rounded
-//                  to bf16 once, 4-stage cp.async pipeline, ldmatrix + mma.sync
-//                  m16n8k16 (emu_ptx_sm80.h), fewer k-tiles than stages and
-//                  more, partial 128x128 tiles, odd widths in the epilogue;
+//   wgmma_gemm_bf16 rows > 16, bf16 W, k % 8 == 0, W 16-byte aligned, on the
+//                  emulated H100 (sm_90): x rounded to bf16 once, cp.async into
+//                  128-byte-swizzled stages, wgmma m64n256k16 (emu_ptx_sm90.h);
+//   mma_gemm_bf16  the same shapes on an emulated A100 (or NEMOTRON_GEMM=mma):
+//                  4-stage cp.async pipeline, ldmatrix + mma.sync m16n8k16
+//                  (emu_ptx_sm80.h), fewer k-tiles than stages and more,
+//                  partial 128x128 tiles, odd widths in the epilogue;
 //   wmma_gemm_bf16 rows > 16, bf16 W otherwise (and NEMOTRON_GEMM=wmma): bf16
 //                  WMMA m16n16k16, double-buffered shared tiles, k tails;
 //   simt_gemm      f16/f32 W, and bf16 W on an sm_75 device (no tensor cores).
@@ -147,27 +150,30 @@ TEST(emu_linear_gemv_matches_cpu) {
         check_weights(dt, s[0], s[1], off, kGemvRows, seed += 10);
 }
 
-// Both bf16 tensor-core GEMMs on the same shapes: partial 128x128 tiles, k
-// tails of the 32-wide k-tiles and of the 8-wide loads (k % 4 = 1, 2, 3), k-tile
-// counts below, at and above the mma kernel's pipeline depth (k = 8, 96, 136,
-// 4488), misaligned W and x. Each call must take the kernel its shape allows.
-// On the default 132-SM device the mma GEMM splits K wherever its tiles leave
-// SMs idle and K has 16+ k-tiles (k = 520: two splits, the second shorter;
-// 1024; 4488: 16 splits); on one SM it never splits.
-void check_tensor_core_gemms(bool force_wmma, int device = kH100) {
+// The bf16 tensor-core GEMMs on the same shapes: partial block tiles, k tails
+// of the k-tiles and of the 8-wide loads (k % 4 = 1, 2, 3), k-tile counts below,
+// at and above the pipelines' depth (k = 8, 96, 136, 4488), misaligned W and x.
+// Each call must take the kernel its shape allows: `kernel` ("wgmma_gemm_bf16",
+// "mma_gemm_bf16" or "wmma_gemm_bf16") where K % 8 == 0 and W is aligned, the
+// WMMA GEMM elsewhere. On a many-SM device the wgmma/mma GEMMs split K wherever
+// their tiles leave SMs idle and K has 16+ k-tiles (mma, 32-wide k-tiles: k =
+// 520 gives two splits, the second shorter; 1024; 4488: 16 splits. wgmma,
+// 64-wide: 1024 and 4488); on one SM they never split.
+void check_tensor_core_gemms(const std::string& kernel, int device, const char* gemm_env = nullptr) {
   UseDevice use(device);
-  if (force_wmma) setenv("NEMOTRON_GEMM", "wmma", 1);
+  if (gemm_env) setenv("NEMOTRON_GEMM", gemm_env, 1);
   const int64_t shapes[][2] = {{7, 13},  {300, 513}, {129, 33}, {128, 32}, {255, 8},  {64, 4488},
                                {50, 35}, {33, 70},   {9, 96},   {130, 136}, {70, 520}, {200, 1024}};
-  uint32_t seed = force_wmma ? 2600 : 2000 + 100 * static_cast<uint32_t>(device);
+  const int64_t k_tile = kernel == "wgmma_gemm_bf16" ? 64 : 32;
+  uint32_t seed = 2000 + 100 * static_cast<uint32_t>(device) + static_cast<uint32_t>(kernel.size());
   for (const auto& s : shapes)
     for (size_t off : {size_t(0), size_t(2)}) {
       const Weights w(DType::BF16, s[0], s[1], off, seed += 10);
-      const bool mma = !force_wmma && s[1] % 8 == 0 && off == 0;
-      const std::string want = mma ? "mma_gemm_bf16" : "wmma_gemm_bf16";
+      const bool fast = kernel != "wmma_gemm_bf16" && s[1] % 8 == 0 && off == 0;
+      const std::string want = fast ? kernel : "wmma_gemm_bf16";
       const std::string got = cuda::linear_kernel_name(17, w.dev_m, nullptr);
-      const bool split = got == "mma_gemm_bf16 split-k";
-      if (split != (mma && device == kH100 && s[1] >= 16 * 32)) {
+      const bool split = got.find(" split-k") != std::string::npos;
+      if (split != (fast && device != kOneSm && s[1] >= 16 * k_tile)) {
         record_failure(__FILE__, __LINE__, "k=" + std::to_string(s[1]) + " on device " + std::to_string(device) +
                                                ": split-K " + (split ? "used" : "not used"));
         break;
@@ -182,23 +188,36 @@ void check_tensor_core_gemms(bool force_wmma, int device = kH100) {
       if (!ok) break;
     }
   check_weights(DType::BF16, 130, 72, 0, {{300, 0, 0, true}}, 2500);  // three row tiles
-  if (force_wmma) unsetenv("NEMOTRON_GEMM");
+  if (gemm_env) unsetenv("NEMOTRON_GEMM");
 }
 
-TEST(emu_linear_bf16_mma_gemm_matches_cpu) { check_tensor_core_gemms(false); }
-TEST(emu_linear_bf16_mma_gemm_unsplit_matches_cpu) { check_tensor_core_gemms(false, kOneSm); }
-TEST(emu_linear_bf16_wmma_gemm_matches_cpu) { check_tensor_core_gemms(true); }
+TEST(emu_linear_bf16_wgmma_gemm_matches_cpu) { check_tensor_core_gemms("wgmma_gemm_bf16", kH100); }
+TEST(emu_linear_bf16_wgmma_gemm_unsplit_matches_cpu) { check_tensor_core_gemms("wgmma_gemm_bf16", kOneSm); }
+TEST(emu_linear_bf16_mma_gemm_matches_cpu) { check_tensor_core_gemms("mma_gemm_bf16", kA100); }
+TEST(emu_linear_bf16_mma_gemm_unsplit_matches_cpu) { check_tensor_core_gemms("mma_gemm_bf16", kOneSm, "mma"); }
+TEST(emu_linear_bf16_wmma_gemm_matches_cpu) { check_tensor_core_gemms("wmma_gemm_bf16", kH100, "wmma"); }
 
 TEST(emu_linear_gemm_choice) {
-  // What decides the GEMM besides the shape: the GEMV below 17 rows, a bad
-  // NEMOTRON_GEMM value is a clear error, and a captured stream (a CUDA graph
-  // must not allocate x's bf16 copy from the pool) takes the WMMA kernel.
+  // What decides the GEMM besides the shape: the GEMV below 17 rows, the
+  // device (wgmma on compute capability 9.0 only), NEMOTRON_GEMM (a bad value,
+  // or wgmma where it cannot run, is a clear error), and a captured stream (a
+  // CUDA graph must not allocate x's bf16 copy from the pool) takes the WMMA kernel.
   const Weights w(DType::BF16, 16, 64, 0, 2900);
   CHECK(std::string(cuda::linear_kernel_name(16, w.dev_m, nullptr)) == "gemv");
+  CHECK(std::string(cuda::linear_kernel_name(40, w.dev_m, nullptr)) == "wgmma_gemm_bf16");
   setenv("NEMOTRON_GEMM", "cublas", 1);
-  CHECK_THROWS_WITH(cuda::linear_kernel_name(40, w.dev_m, nullptr), "NEMOTRON_GEMM must be auto or wmma");
+  CHECK_THROWS_WITH(cuda::linear_kernel_name(40, w.dev_m, nullptr), "NEMOTRON_GEMM must be auto, wgmma, mma or wmma");
   setenv("NEMOTRON_GEMM", "auto", 1);
+  CHECK(std::string(cuda::linear_kernel_name(40, w.dev_m, nullptr)) == "wgmma_gemm_bf16");
+  setenv("NEMOTRON_GEMM", "mma", 1);
   CHECK(std::string(cuda::linear_kernel_name(40, w.dev_m, nullptr)) == "mma_gemm_bf16");
+  {
+    UseDevice a100(kA100);
+    setenv("NEMOTRON_GEMM", "wgmma", 1);
+    CHECK_THROWS_WITH(cuda::linear_kernel_name(40, w.dev_m, nullptr), "NEMOTRON_GEMM=wgmma needs a compute capability 9.0");
+    unsetenv("NEMOTRON_GEMM");
+    CHECK(std::string(cuda::linear_kernel_name(40, w.dev_m, nullptr)) == "mma_gemm_bf16");
+  }
   unsetenv("NEMOTRON_GEMM");
   cudaStream_t s = nullptr;
   REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
@@ -210,45 +229,50 @@ TEST(emu_linear_gemm_choice) {
   if (g) cudaGraphDestroy(g);
   cudaStreamDestroy(s);
   CHECK(captured == "wmma_gemm_bf16");
-  CHECK(captured_ws == "mma_gemm_bf16");  // with the caller's workspace (the CUDA backend's) a graph may use it
-  // Workspace sizes: 0 where no mma GEMM runs; enough for x's bf16 copy otherwise.
+  CHECK(captured_ws == "wgmma_gemm_bf16");  // with the caller's workspace (the CUDA backend's) a graph may use it
+  // Workspace sizes: 0 where no wgmma/mma GEMM runs; enough for x's bf16 copy otherwise.
   CHECK(cuda::linear_workspace_bytes(16, w.dev_m) == 0);
   CHECK(cuda::linear_workspace_bytes(40, w.dev_m) >= size_t(40 * 64 * 2));
   CHECK(cuda::linear_workspace_bytes(40, Matrix{nullptr, DType::BF16, 0, 64}) == size_t(40 * 64 * 2));  // no features
 }
 
-TEST(emu_linear_mma_gemm_in_callers_workspace) {
+TEST(emu_linear_tc_gemm_in_callers_workspace) {
   // A split-K shape run in a workspace the caller sized by linear_workspace_bytes, from inside a graph
-  // capture; a workspace one byte short is refused.
+  // capture, by both kernels that use one; a workspace one byte short is refused.
   const int64_t n = 130, k = 1024, rows = 40;
   const Weights w(DType::BF16, n, k, 0, 2950);
-  REQUIRE(std::string(cuda::linear_kernel_name(rows, w.dev_m, nullptr)) == "mma_gemm_bf16 split-k");
-  const size_t bytes = cuda::linear_workspace_bytes(rows, w.dev_m);
-  DevBuf<uint8_t> ws(bytes);
-  const std::vector<float> x = random_vec(rows * k, 2951);
-  DevBuf<float> dx(x), dout(rows * n), dref(rows * n);
-  cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dref.p, n, nullptr);  // pool workspace
-  cudaStream_t s = nullptr;
-  REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
-  REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
-  cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dout.p, n, s, ws.p, bytes);
-  cudaGraph_t g = nullptr;
-  REQUIRE(cudaStreamEndCapture(s, &g) == cudaSuccess);
-  cudaGraphExec_t exec = nullptr;
-  REQUIRE(cudaGraphInstantiate(&exec, g, 0) == cudaSuccess);
-  REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
-  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
-  const std::vector<float> out = dout.host(), ref = dref.host();
-  for (size_t i = 0; i < out.size(); ++i)
-    if (out[i] != ref[i]) {
-      record_failure(__FILE__, __LINE__, "graph-launched GEMM differs from the direct call at " + std::to_string(i));
-      break;
-    }
-  CHECK_THROWS_WITH(cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dout.p, n, nullptr, ws.p, bytes - 1),
-                    "workspace given is too small");
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(g);
-  cudaStreamDestroy(s);
+  for (const char* gemm : {"wgmma", "mma"}) {
+    setenv("NEMOTRON_GEMM", gemm, 1);
+    REQUIRE(std::string(cuda::linear_kernel_name(rows, w.dev_m, nullptr)) == std::string(gemm) + "_gemm_bf16 split-k");
+    const size_t bytes = cuda::linear_workspace_bytes(rows, w.dev_m);
+    DevBuf<uint8_t> ws(bytes);
+    const std::vector<float> x = random_vec(rows * k, 2951);
+    DevBuf<float> dx(x), dout(rows * n), dref(rows * n);
+    cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dref.p, n, nullptr);  // pool workspace
+    cudaStream_t s = nullptr;
+    REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
+    REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+    cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dout.p, n, s, ws.p, bytes);
+    cudaGraph_t g = nullptr;
+    REQUIRE(cudaStreamEndCapture(s, &g) == cudaSuccess);
+    cudaGraphExec_t exec = nullptr;
+    REQUIRE(cudaGraphInstantiate(&exec, g, 0) == cudaSuccess);
+    REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
+    REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
+    const std::vector<float> out = dout.host(), ref = dref.host();
+    for (size_t i = 0; i < out.size(); ++i)
+      if (out[i] != ref[i]) {
+        record_failure(__FILE__, __LINE__, std::string(gemm) + ": graph-launched GEMM differs from the direct call at " +
+                                               std::to_string(i));
+        break;
+      }
+    CHECK_THROWS_WITH(cuda::linear(dx.p, rows, k, w.dev_m, nullptr, dout.p, n, nullptr, ws.p, bytes - 1),
+                      "workspace given is too small");
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(g);
+    cudaStreamDestroy(s);
+  }
+  unsetenv("NEMOTRON_GEMM");
 }
 
 TEST(emu_linear_simt_gemm_matches_cpu) {

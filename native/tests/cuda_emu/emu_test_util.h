@@ -41,6 +41,7 @@ enum Device : int {
   kOneSm = 1,   // 1 SM: attention never splits its keys
   kTuring = 2,  // sm_75: no tf32/bf16 tensor cores (recurrent scan, SIMT GEMM)
   kManySm = 3,  // 1000 SMs: attention splits up to its cap of 256
+  kA100 = 4,    // 108 SMs, sm_80, 163 KB shared memory: no wgmma (the mma.sync GEMM)
 };
 
 inline void setup_devices() {
@@ -59,6 +60,12 @@ inline void setup_devices() {
   emu::DeviceConfig many;
   many.sms = 1000;
   emu::configure_device(kManySm, many);
+  emu::DeviceConfig a100;
+  a100.sms = 108;
+  a100.cc_major = 8;
+  a100.cc_minor = 0;
+  a100.smem_optin = 166912;
+  emu::configure_device(kA100, a100);
 }
 
 // Makes `device` current for the scope.
