@@ -8,7 +8,8 @@
 // before the wait, or overwrites a stage a queued product still reads, gets a
 // wrong answer. Faults: a wgmma not issued by the whole warp with the same
 // descriptors, descriptors outside the emulated layout (128-byte swizzle, base
-// offset 0, 1024-byte aligned atoms), operands outside shared memory, a
+// offset 0, 1024-byte aligned atoms), operands outside shared memory or with a
+// cp.async into them still in flight (issued before the product ran), a
 // wgmma before any wgmma.fence, a thread exiting with one pending, and
 // operands landed by cp.async whose thread issued no fence.proxy.async after
 // its wait (the tensor cores read through the async proxy). Plain stores to

@@ -280,6 +280,10 @@ struct Emu {
   // One flag per 16-byte chunk of the arena: written by a landed cp.async whose
   // thread has not yet issued fence.proxy.async (wgmma must not read it).
   std::vector<uint8_t> unfenced_chunk;
+  // Per 16-byte chunk of the arena: cp.async copies issued into it that have
+  // not landed yet. A wgmma reading such a chunk races with the copy (on a GPU
+  // it lands at any moment between the issue and the wait).
+  std::vector<uint16_t> inflight_chunk;
   void (*body)(void*) = nullptr;
   void* body_ctx = nullptr;
   uint64_t rng = 0;
@@ -753,6 +757,7 @@ void cp_async(void* smem_dst, const void* src, int src_bytes) {
   if (src_bytes > 0) std::memcpy(c.data, src, static_cast<size_t>(src_bytes));
   c.group = f.groups;
   f.copies.push_back(c);
+  ++e.inflight_chunk[static_cast<size_t>((c.dst - e.arena) / 16)];
 }
 
 void cp_async_commit() {
@@ -772,6 +777,7 @@ void cp_async_wait(int pending) {
       std::memcpy(c.dst, c.data, sizeof c.data);
       const uint32_t chunk = static_cast<uint32_t>((c.dst - E().arena) / 16);
       E().unfenced_chunk[chunk] = 1;
+      --E().inflight_chunk[chunk];
       f.unfenced.push_back(chunk);
     } else
       f.copies[keep++] = c;
@@ -836,6 +842,9 @@ const char* wgmma_element(uint64_t desc, int r, int k, const Site& site) {
   if (!is_shared_range(p, 2))
     fatal("wgmma at %s:%d reads shared address %#x, outside this block's shared memory", site.file, site.line,
           physical);
+  if (e.inflight_chunk[physical / 16])
+    fatal("wgmma at %s:%d reads shared address %#x while a cp.async into it is in flight (issued, not yet "
+          "waited for: it may land before or during the read)", site.file, site.line, physical);
   if (e.unfenced_chunk[physical / 16])
     fatal("wgmma at %s:%d reads shared address %#x, written by a cp.async whose thread issued no "
           "fence.proxy.async after it landed (the tensor cores may not see it)", site.file, site.line, physical);
@@ -1072,6 +1081,7 @@ void run_grid_now(const LaunchCfg& cfg, void (*body)(void*), void* ctx) {
     fill_poison(e.arena, e.static_top);
     fill_poison(e.dyn_base, cfg.smem);
     e.unfenced_chunk.assign(kArenaBytes / 16, 0);
+    e.inflight_chunk.assign(kArenaBytes / 16, 0);
     run_block();
     check_shared_gaps();
   }

@@ -259,7 +259,8 @@ void fence_proxy_async();
 // wgmma.mma_async m64nNk16 bf16 -> f32 with 128-byte-swizzled K-major operands:
 // queued by the issuing thread, executed (its 64 x N share of the accumulators
 // d) when a wgmma_wait covers its group, so accumulators read before the wait
-// are stale and shared memory overwritten before it is what the product sees.
+// are stale and shared memory overwritten before it is what the product sees;
+// a cp.async into its operands still in flight when it runs is a fault.
 // Needs a wgmma_fence earlier in the block; a thread may not exit with one pending.
 void wgmma_fence();
 void wgmma_issue(float* d, int n, uint64_t a_desc, uint64_t b_desc, Site site);
