@@ -53,28 +53,29 @@ std::vector<Case> make_cases(bool quick) {
       c.target = m <= 16 ? Target::GemvOfCopy : m >= 512 ? Target::GemmOfCublas : Target::None;
       add(std::move(c));
     }
-  // The WMMA GEMM on prefill shapes (NEMOTRON_GEMM=wmma), beside the mma.sync GEMM the rows above time: the A/B
-  // that says whether the cp.async/mma.sync kernel pays off on this device. (Decode steps captured into CUDA
-  // graphs with 17..64 rows also run the WMMA kernel: the mma GEMM's x workspace comes from the pool.)
-  for (const LinearShape& l : kLinear) {
-    if (std::string(l.name) != "in_proj" && std::string(l.name) != "mlp_down") continue;
-    for (int64_t m : quick ? std::vector<int64_t>{2048} : std::vector<int64_t>{64, 2048, 8192}) {
-      Case c;
-      c.group = "linear (x fp32 [M,K] . W bf16 [N,K]^T -> fp32)";
-      c.name = std::string("linear.") + l.name + ".M" + n(m) + ".wmma";
-      c.shape = "M=" + n(m) + " K=" + n(l.in) + " N=" + n(l.out) + ", WMMA kernel";
-      c.cost = cost::linear(m, l.out, l.in);
-      const int64_t out = l.out, in = l.in;
-      c.run = [m, out, in](int iters) {
-        setenv("NEMOTRON_GEMM", "wmma", 1);
-        struct Restore {
-          ~Restore() { unsetenv("NEMOTRON_GEMM"); }
-        } restore;
-        return cuda::cuda_linear_time_ms(m, out, in, iters);
-      };
-      add(std::move(c));
+  // The other tensor-core GEMMs on the same shapes (NEMOTRON_GEMM=mma, =wmma), beside the default the rows above
+  // time (wgmma on an H100/H200 with sm_90a code, else mma): the A/B that says whether each newer kernel pays off
+  // on this device. (`.mma` equals the default row where wgmma does not run.)
+  for (const char* gemm : {"mma", "wmma"})
+    for (const LinearShape& l : kLinear) {
+      if (std::string(l.name) != "in_proj" && std::string(l.name) != "mlp_down") continue;
+      for (int64_t m : quick ? std::vector<int64_t>{2048} : std::vector<int64_t>{64, 2048, 8192}) {
+        Case c;
+        c.group = "linear (x fp32 [M,K] . W bf16 [N,K]^T -> fp32)";
+        c.name = std::string("linear.") + l.name + ".M" + n(m) + "." + gemm;
+        c.shape = "M=" + n(m) + " K=" + n(l.in) + " N=" + n(l.out) + ", NEMOTRON_GEMM=" + gemm;
+        c.cost = cost::linear(m, l.out, l.in);
+        const int64_t out = l.out, in = l.in;
+        c.run = [m, out, in, gemm](int iters) {
+          setenv("NEMOTRON_GEMM", gemm, 1);
+          struct Restore {
+            ~Restore() { unsetenv("NEMOTRON_GEMM"); }
+          } restore;
+          return cuda::cuda_linear_time_ms(m, out, in, iters);
+        };
+        add(std::move(c));
+      }
     }
-  }
 
   // ---- attention (40 q heads, 8 kv heads, head_dim 128; fp32 activations; the
   // KV cache bf16 as the engine keeps it on CUDA, plus f32 rows for comparison)

@@ -272,20 +272,26 @@ TEST(cuda_linear_nemotron_nano_shapes) {
   report("nano shapes");
 }
 
-// The 9B projections take the mma.sync GEMM (K % 8 == 0, aligned W); the WMMA
-// GEMM, which CUDA graphs (batched decode of 17+ sequences) and odd K use, on
-// the same shapes with NEMOTRON_GEMM=wmma.
-TEST(cuda_linear_nemotron_nano_shapes_both_gemms) {
+// The 9B projections take the wgmma GEMM on an H100/H200 built with sm_90a
+// code, else the mma.sync GEMM (K % 8 == 0, aligned W); each tensor-core GEMM
+// (NEMOTRON_GEMM=mma, =wmma: the one odd K uses) runs the same shapes too.
+TEST(cuda_linear_nemotron_nano_shapes_every_gemm) {
   if (!cuda_device_or_skip()) return;
   const Weights probe(DType::BF16, 64, 4480, 0, 1);
-  CHECK(std::string(cuda::linear_kernel_name(512, probe.dev_m, nullptr)) == "mma_gemm_bf16");
-  setenv("NEMOTRON_GEMM", "wmma", 1);
-  CHECK(std::string(cuda::linear_kernel_name(512, probe.dev_m, nullptr)) == "wmma_gemm_bf16");
+  const std::string auto_kernel = cuda::linear_kernel_name(512, probe.dev_m, nullptr);
+  std::printf("  default GEMM at 512 rows: %s\n", auto_kernel.c_str());
+  CHECK(auto_kernel == "wgmma_gemm_bf16" || auto_kernel == "mma_gemm_bf16");
   const std::vector<RowCase> rows = {{17, 0, 2, false}, {100, 3, 0, true}, {512, 0, 0, true}};
-  check_weights(DType::BF16, 22656, 4480, 0, rows, 9100);  // mamba in_proj
-  check_weights(DType::BF16, 4480, 15680, 0, rows, 9200);  // mlp down
+  for (const char* gemm : {"auto", "mma", "wmma"}) {
+    setenv("NEMOTRON_GEMM", gemm, 1);
+    const std::string kernel = cuda::linear_kernel_name(512, probe.dev_m, nullptr);
+    CHECK(std::string(gemm) == "auto" || kernel == std::string(gemm) + "_gemm_bf16");
+    std::printf("  NEMOTRON_GEMM=%s: %s\n", gemm, kernel.c_str());
+    check_weights(DType::BF16, 22656, 4480, 0, rows, 9100);  // mamba in_proj
+    check_weights(DType::BF16, 4480, 15680, 0, rows, 9200);  // mlp down (split-K at 17 and 100 rows)
+  }
   unsetenv("NEMOTRON_GEMM");
-  report("nano shapes, WMMA GEMM");
+  report("nano shapes, every GEMM");
 }
 
 // lm_head: 131072 x 4480 (1.2 GB of bf16), decoded one token at a time.
