@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "backend/cuda/ptx_sm80.cuh"
+#include "backend/cuda/ptx_sm90.cuh"
 #include "emu_selftest.h"
 
 namespace emu_selftest {
@@ -151,6 +152,38 @@ __global__ void cp_async_kernel(const float* src, float* before, float* after) {
   for (int e = 0; e < 4; ++e) after[4 * i + e] = dst[4 * i + e];
 }
 
+// One warpgroup: A [64][64] and B [256][64] bf16 (row-major, K contiguous)
+// stored by hand into the 128-byte swizzle (element k of row r at byte
+// r*128 + 16*((k/8) xor (r%8)) + 2*(k%8): rows of 8 form 1024-byte atoms),
+// multiplied by four m64n256k16 wgmma (K slices 0..3: descriptors advanced by
+// 32 bytes), then D [64][256] scattered from the accumulators by the PTX ISA's
+// layout (warp w, lane 4g + t: register i is row 16w + g + 8((i/2)%2), column
+// 8(i/4) + 2t + i%2), not through the GEMM's own helpers.
+__global__ void wgmma_kernel(const __nv_bfloat16* a, const __nv_bfloat16* b, float* d) {
+  __shared__ __align__(1024) __nv_bfloat16 sa[64 * 64];
+  __shared__ __align__(1024) __nv_bfloat16 sb[256 * 64];
+  for (int i = threadIdx.x; i < 64 * 64; i += 128) {
+    const int r = i / 64, k = i % 64;
+    sa[(r * 128 + 16 * ((k / 8) ^ (r % 8)) + 2 * (k % 8)) / 2] = a[i];
+  }
+  for (int i = threadIdx.x; i < 256 * 64; i += 128) {
+    const int r = i / 64, k = i % 64;
+    sb[(r * 128 + 16 * ((k / 8) ^ (r % 8)) + 2 * (k % 8)) / 2] = b[i];
+  }
+  nemotron::cuda::ptx::fence_proxy_async_shared();
+  __syncthreads();
+  float acc[128];
+  for (int i = 0; i < 128; ++i) acc[i] = 0.25f;
+  nemotron::cuda::ptx::wgmma_fence();
+  for (int ks = 0; ks < 4; ++ks)
+    nemotron::cuda::ptx::wgmma_m64n256k16_bf16(acc, nemotron::cuda::ptx::sw128_desc(sa + 16 * ks),
+                                               nemotron::cuda::ptx::sw128_desc(sb + 16 * ks));
+  nemotron::cuda::ptx::wgmma_commit();
+  nemotron::cuda::ptx::wgmma_wait<0>();
+  const int w = threadIdx.x / 32, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
+  for (int i = 0; i < 128; ++i) d[(16 * w + g + 8 * ((i / 2) % 2)) * 256 + 8 * (i / 4) + 2 * t + i % 2] = acc[i];
+}
+
 __global__ void fill_kernel(float* out, int n, float value) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) out[i] = value;
@@ -182,5 +215,6 @@ void wmma_16x16x8(const float* a, const float* b, float* c) { wmma_kernel<<<1, 3
 void mma_16x8x16(const __nv_bfloat16* a, const __nv_bfloat16* bt, float* d) { mma_kernel<<<1, 32>>>(a, bt, d); }
 void ldmatrix_x4(const __nv_bfloat16* m, uint32_t* out, bool trans) { ldmatrix_kernel<<<1, 32>>>(m, out, trans); }
 void cp_async(const float* src, float* before, float* after) { cp_async_kernel<<<1, 32>>>(src, before, after); }
+void wgmma_64x256x64(const __nv_bfloat16* a, const __nv_bfloat16* b, float* d) { wgmma_kernel<<<1, 128>>>(a, b, d); }
 
 }  // namespace emu_selftest

@@ -184,6 +184,29 @@ TEST(emu_mma_sync_follows_the_ptx_fragment_table) {
     }
 }
 
+TEST(emu_wgmma_follows_the_ptx_layout) {
+  // The kernel swizzles the operands and scatters D by the PTX ISA's layouts by
+  // hand, so a product equal to the host's says the emulated wgmma reads its
+  // descriptors and fills its accumulators that way (over four K slices).
+  // (Moduli prime to bf16_values' step of 7, so no operand is constant: a permuted K would show.)
+  const std::vector<uint16_t> a = bf16_values(64 * 64, 13, 6), b = bf16_values(256 * 64, 11, 5);
+  DevBuf<uint16_t> da(a), db(b);
+  DevBuf<float> dd(64 * 256);
+  emu_selftest::wgmma_64x256x64(reinterpret_cast<const __nv_bfloat16*>(da.p),
+                                reinterpret_cast<const __nv_bfloat16*>(db.p), dd.p);
+  require_no_launch_error();
+  const std::vector<float> d = dd.host();
+  int bad = 0;
+  for (int i = 0; i < 64; ++i)
+    for (int n = 0; n < 256; ++n) {
+      double want = 0.25;
+      for (int k = 0; k < 64; ++k)
+        want += double(nemotron::bf16_to_f32(a[i * 64 + k])) * nemotron::bf16_to_f32(b[n * 64 + k]);
+      bad += std::fabs(d[i * 256 + n] - want) > 1e-5 * (1 + std::fabs(want));
+    }
+  CHECK(bad == 0);
+}
+
 TEST(emu_ldmatrix_follows_the_ptx_layout) {
   // Register i of lane l: matrix i, row l/4, columns 2(l%4) and 2(l%4)+1 (low half first);
   // .trans: column l/4, rows 2(l%4) and 2(l%4)+1.
