@@ -64,17 +64,20 @@ inline void ldmatrix(uint32_t (&r)[4], const void* row, bool trans, ::emu::Site 
 }  // namespace detail
 
 inline void ldmatrix_x4(uint32_t (&r)[4], const void* row,
-                        ::emu::Site site = ::emu::Site{__builtin_FILE(), __builtin_LINE()}) {
+                        const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  const ::emu::Site site{file, line};  // the caller's line: a default argument of its own, not inside a braced init
   detail::ldmatrix(r, row, false, site);
 }
 
 inline void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row,
-                              ::emu::Site site = ::emu::Site{__builtin_FILE(), __builtin_LINE()}) {
+                              const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  const ::emu::Site site{file, line};  // the caller's line: a default argument of its own, not inside a braced init
   detail::ldmatrix(r, row, true, site);
 }
 
 inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
-                           ::emu::Site site = ::emu::Site{__builtin_FILE(), __builtin_LINE()}) {
+                           const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  const ::emu::Site site{file, line};  // the caller's line: a default argument of its own, not inside a braced init
   struct Operands {
     uint32_t a[4], b[2];
   } mine;

@@ -40,7 +40,8 @@ inline void wgmma_wait() {
 }
 
 inline void wgmma_m64n256k16_bf16(float (&d)[128], uint64_t a_desc, uint64_t b_desc,
-                                  ::emu::Site site = ::emu::Site{__builtin_FILE(), __builtin_LINE()}) {
+                                  const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  const ::emu::Site site{file, line};  // the caller's line: a default argument of its own, not inside a braced init
   // The whole warp issues it, with one pair of descriptors (.sync.aligned).
   const uint64_t mine = a_desc * 0x9E3779B97F4A7C15ull ^ b_desc;
   const uint64_t* all = ::emu::warp_exchange(site, ::emu::WarpOp::Mma, 0xffffffffu, mine);
