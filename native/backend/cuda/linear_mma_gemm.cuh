@@ -70,6 +70,39 @@ __global__ void round_rows_to_bf16(const float* __restrict__ x, int64_t rows, in
   }
 }
 
+// Where a tensor-core GEMM block (mma_gemm_bf16, wgmma_gemm_bf16) stores its
+// accumulators: out with the bias added or, under split-K (partial given), its
+// split's slice partial[z][M][N] without bias (sum_splits adds it once).
+struct TcOutput {
+  float* out;
+  int64_t ldo;
+  const float* bias;
+  bool pairs;  // float2 stores: even ldo, 8-byte aligned out
+};
+
+__device__ __forceinline__ TcOutput tc_output(float* out, int64_t ldo, const float* bias, float* partial, int64_t M,
+                                              int64_t N) {
+  if (partial != nullptr) {
+    bias = nullptr;
+    out = partial + static_cast<int64_t>(blockIdx.z) * M * N;
+    ldo = N;
+  }
+  return TcOutput{out, ldo, bias, (ldo % 2 == 0) && (reinterpret_cast<uintptr_t>(out) & 7) == 0};
+}
+
+// Row m, columns n and (when `both`) n + 1: accumulators v0, v1 plus bias.
+__device__ __forceinline__ void tc_store_pair(const TcOutput& o, int64_t m, int64_t n, float v0, float v1, bool both) {
+  float* p = o.out + m * o.ldo + n;
+  v0 += o.bias ? o.bias[n] : 0.f;
+  v1 += (o.bias && both) ? o.bias[n + 1] : 0.f;
+  if (both && o.pairs) {
+    *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+  } else {
+    p[0] = v0;
+    if (both) p[1] = v1;
+  }
+}
+
 // Issues the copies of k-tile `t` into `stage`: row r < BM of the tile is a's
 // row m0 + r, row BM + j is W's row n0 + j; 4 chunks of 8 bf16 per row.
 __device__ __forceinline__ void mg_load_stage(__nv_bfloat16* stage, const __nv_bfloat16* __restrict__ a, int64_t M,
@@ -175,34 +208,18 @@ __global__ void __launch_bounds__(mg::THREADS) mma_gemm_bf16(const __nv_bfloat16
 
   // Epilogue from registers: d[0], d[1] are (row g, cols 2t, 2t+1), d[2], d[3] row g+8.
   const int g = lane >> 2, tq = lane & 3;
-  if (partial != nullptr) {
-    bias = nullptr;
-    out = partial + static_cast<int64_t>(blockIdx.z) * M * N;
-    ldo = N;
-  }
-  const bool pairs = (ldo % 2 == 0) && (reinterpret_cast<uintptr_t>(out) & 7) == 0;
+  const TcOutput o = tc_output(out, ldo, bias, partial, M, N);
 #pragma unroll
   for (int j = 0; j < mg::NT; ++j) {
     const int64_t n = n0 + wn * mg::WN + j * 8 + 2 * tq;
     if (n >= N) continue;
-    const bool both = n + 1 < N;
-    const float b0 = bias ? bias[n] : 0.f, b1 = (bias && both) ? bias[n + 1] : 0.f;
 #pragma unroll
-    for (int i = 0; i < mg::MT; ++i) {
+    for (int i = 0; i < mg::MT; ++i)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int64_t m = m0 + wm * mg::WM + i * 16 + g + 8 * h;
-        if (m >= M) continue;
-        float* o = out + m * ldo + n;
-        const float v0 = acc[i][j][2 * h] + b0, v1 = acc[i][j][2 * h + 1] + b1;
-        if (both && pairs) {
-          *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
-        } else {
-          o[0] = v0;
-          if (both) o[1] = v1;
-        }
+        if (m < M) tc_store_pair(o, m, n, acc[i][j][2 * h], acc[i][j][2 * h + 1], n + 1 < N);
       }
-    }
   }
 #endif
 }

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/linear_mma_gemm.cuh"  // tc_output / tc_store_pair, round_rows_to_bf16
 #include "backend/cuda/ptx_sm80.cuh"
 #include "backend/cuda/ptx_sm90.cuh"
 
@@ -130,30 +131,15 @@ __global__ void __launch_bounds__(hg::THREADS) wgmma_gemm_bf16(const __nv_bfloat
   // Epilogue from registers (ptx_sm90.cuh's accumulator layout): warp w of the
   // warpgroup holds rows 16w + g and 16w + g + 8; d[4j..4j+3] are columns 8j + 2t, +1.
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
-  if (partial != nullptr) {
-    bias = nullptr;
-    out = partial + static_cast<int64_t>(blockIdx.z) * M * N;
-    ldo = N;
-  }
-  const bool pairs = (ldo % 2 == 0) && (reinterpret_cast<uintptr_t>(out) & 7) == 0;
+  const TcOutput o = tc_output(out, ldo, bias, partial, M, N);
 #pragma unroll
   for (int j = 0; j < hg::BN / 8; ++j) {
     const int64_t n = n0 + 8 * j + 2 * tq;
     if (n >= N) continue;
-    const bool both = n + 1 < N;
-    const float b0 = bias ? bias[n] : 0.f, b1 = (bias && both) ? bias[n + 1] : 0.f;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int64_t m = m0 + 64 * wg + 16 * warp + g + 8 * h;
-      if (m >= M) continue;
-      float* o = out + m * ldo + n;
-      const float v0 = acc[4 * j + 2 * h] + b0, v1 = acc[4 * j + 2 * h + 1] + b1;
-      if (both && pairs) {
-        *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
-      } else {
-        o[0] = v0;
-        if (both) o[1] = v1;
-      }
+      if (m < M) tc_store_pair(o, m, n, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1], n + 1 < N);
     }
   }
 #endif

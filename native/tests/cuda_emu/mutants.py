@@ -135,7 +135,7 @@ MUTANTS = [
            'inside ? 16 : 0);', '16);',
            'emu_linear_bf16_mma', 'tiles past the matrix edge copy real bytes instead of zeros'),
     Mutant('mma-gemm-epilogue-odd-column-bias', 'linear_mma_gemm.cuh',
-           'acc[i][j][2 * h + 1] + b1;', 'acc[i][j][2 * h + 1] + b0;',
+           'v1 += (o.bias && both) ? o.bias[n + 1] : 0.f;', 'v1 += (o.bias && both) ? o.bias[n] : 0.f;',
            'emu_linear_bf16_mma', 'the odd output column gets its even neighbour\'s bias'),
     Mutant('mma-gemm-bf16-copy-skips-k-tail', 'linear_mma_gemm.cuh',
            'f[e] = c + e < k ? __ldg(p + e) : 0.f;', 'f[e] = c + e < k - 1 ? __ldg(p + e) : 0.f;',
@@ -184,7 +184,7 @@ MUTANTS = [
            'stage + wg * 64 * 128;', 'stage;',
            'emu_linear_bf16_wgmma', 'both warpgroups multiply the block\'s first 64 rows'),
     Mutant('wgmma-gemm-epilogue-row-half', 'linear_wgmma_gemm.cuh',
-           'acc[4 * j + 2 * h] + b0, v1 = acc[4 * j + 2 * h + 1] + b1;', 'acc[4 * j + h] + b0, v1 = acc[4 * j + h + 1] + b1;',
+           'acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1], n + 1 < N);', 'acc[4 * j + h], acc[4 * j + h + 1], n + 1 < N);',
            'emu_linear_bf16_wgmma', 'the epilogue reads the accumulator layout wrong (rows g and g+8 mixed)'),
     Mutant('wgmma-gemm-split-k-offset-lost', 'linear_wgmma_gemm.cuh',
            'hg_load_stage(smem + (next % hg::STAGES) * hg::STAGE_BYTES, a, M, lda, w, N, K, m0, n0, kt0 + next);',
@@ -294,7 +294,7 @@ def test(build_dir, tests, sched):
 def main():
     ap = argparse.ArgumentParser(description='Plant bugs in a copy of the CUDA kernels; the emulator tests must catch each.')
     ap.add_argument('--build', default='/tmp/nemotron-emu-mutants', help='build directory (default %(default)s)')
-    ap.add_argument('--only', default='', help='run the mutants whose name contains this')
+    ap.add_argument('--only', default='', help='run the mutants whose name contains this (or any of several, comma-separated)')
     ap.add_argument('-j', type=int, default=2)
     args = ap.parse_args()
 
@@ -325,7 +325,7 @@ def main():
 
     survived = 0
     for m in MUTANTS:
-        if args.only not in m.name:
+        if not any(part in m.name for part in args.only.split(',')):
             continue
         restore()
         path = os.path.join(src, m.file)
