@@ -765,24 +765,32 @@ void cp_async_commit() {
   ++E().fibers[E().cur].groups;
 }
 
+// The wait_group of cp.async and of wgmma: completes (in issue order) this
+// thread's ops of committed groups 0 .. committed-pending-1 and keeps the
+// rest; uncommitted ops are in no group yet. `complete` may not issue more ops.
+template <class Op, class Complete>
+void complete_groups(std::vector<Op>& ops, uint32_t committed, int pending, Complete complete) {
+  const int64_t done = static_cast<int64_t>(committed) - pending;
+  size_t keep = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (static_cast<int64_t>(ops[i].group) < done)
+      complete(ops[i]);
+    else
+      ops[keep++] = ops[i];
+  }
+  ops.resize(keep);
+}
+
 void cp_async_wait(int pending) {
   require_in_kernel("cp.async.wait_group");
   Fiber& f = E().fibers[E().cur];
-  // Groups 0 .. groups-pending-1 must have landed; uncommitted copies are in no group.
-  const int64_t landed = static_cast<int64_t>(f.groups) - pending;
-  size_t keep = 0;
-  for (size_t i = 0; i < f.copies.size(); ++i) {
-    AsyncCopy& c = f.copies[i];
-    if (static_cast<int64_t>(c.group) < landed) {
-      std::memcpy(c.dst, c.data, sizeof c.data);
-      const uint32_t chunk = static_cast<uint32_t>((c.dst - E().arena) / 16);
-      E().unfenced_chunk[chunk] = 1;
-      --E().inflight_chunk[chunk];
-      f.unfenced.push_back(chunk);
-    } else
-      f.copies[keep++] = c;
-  }
-  f.copies.resize(keep);
+  complete_groups(f.copies, f.groups, pending, [&f](const AsyncCopy& c) {
+    std::memcpy(c.dst, c.data, sizeof c.data);
+    const uint32_t chunk = static_cast<uint32_t>((c.dst - E().arena) / 16);
+    E().unfenced_chunk[chunk] = 1;
+    --E().inflight_chunk[chunk];
+    f.unfenced.push_back(chunk);
+  });
 }
 
 uint32_t shared_offset(const void* p) {
@@ -879,16 +887,7 @@ void run_wgmma(const PendingWgmma& op) {
 void wgmma_wait(int pending) {
   require_in_kernel("wgmma.wait_group");
   Fiber& f = E().fibers[E().cur];
-  const int64_t done = static_cast<int64_t>(f.wgmma_groups) - pending;
-  size_t keep = 0;
-  // Runs in issue order (f.wgmma may not grow meanwhile: run_wgmma issues nothing).
-  for (size_t i = 0; i < f.wgmma.size(); ++i) {
-    if (static_cast<int64_t>(f.wgmma[i].group) < done)
-      run_wgmma(f.wgmma[i]);
-    else
-      f.wgmma[keep++] = f.wgmma[i];
-  }
-  f.wgmma.resize(keep);
+  complete_groups(f.wgmma, f.wgmma_groups, pending, run_wgmma);
 }
 
 void wmma_op() {
