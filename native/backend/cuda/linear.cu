@@ -86,8 +86,12 @@ bool wgmma_runs_here(const DeviceInfo& di) {
 #if defined(NEMOTRON_CUDA_EMULATED)
   return true;  // the emulator runs ptx_sm90.cuh's instructions (emu_ptx_sm90.h)
 #elif defined(NEMOTRON_CUDA_ARCHS)
-  const char* jit = std::getenv("CUDA_FORCE_PTX_JIT");
-  return std::strstr(NEMOTRON_CUDA_ARCHS, "90a") != nullptr && !(jit != nullptr && *jit && std::strcmp(jit, "0") != 0);
+  // Fixed for the process (the driver reads CUDA_FORCE_PTX_JIT once): decided on the first call, not per GEMM.
+  static const bool has_sm90a_code = [] {
+    const char* jit = std::getenv("CUDA_FORCE_PTX_JIT");
+    return std::strstr(NEMOTRON_CUDA_ARCHS, "90a") != nullptr && !(jit != nullptr && *jit && std::strcmp(jit, "0") != 0);
+  }();
+  return has_sm90a_code;
 #else
   return false;
 #endif

@@ -103,6 +103,22 @@ __device__ __forceinline__ void tc_store_pair(const TcOutput& o, int64_t m, int6
   }
 }
 
+// Copies 16-byte chunk `kk` (a K offset, a multiple of 8) of stage row `row`
+// to `dst`: rows 0..bm-1 of a stage are a's rows m0.., rows bm.. W's rows n0..
+// (the layout of both mma_gemm_bf16's and wgmma_gemm_bf16's stages). A chunk
+// past M, N or K reads nothing and is zero-filled; its (valid) source address is
+// the matrix start.
+__device__ __forceinline__ void copy_tile_chunk(void* dst, int row, int bm, int64_t kk,
+                                                const __nv_bfloat16* __restrict__ a, int64_t M, int64_t lda,
+                                                const __nv_bfloat16* __restrict__ w, int64_t N, int64_t K, int64_t m0,
+                                                int64_t n0) {
+  const bool is_a = row < bm;
+  const int64_t r = is_a ? row : row - bm;
+  const bool inside = (is_a ? m0 + r < M : n0 + r < N) && kk < K;
+  const __nv_bfloat16* src = is_a ? a + (m0 + r) * lda + kk : w + (n0 + r) * K + kk;
+  ptx::cp_async_16(dst, inside ? src : (is_a ? a : w), inside ? 16 : 0);
+}
+
 // Issues the copies of k-tile `t` into `stage`: row r < BM of the tile is a's
 // row m0 + r, row BM + j is W's row n0 + j; 4 chunks of 8 bf16 per row.
 __device__ __forceinline__ void mg_load_stage(__nv_bfloat16* stage, const __nv_bfloat16* __restrict__ a, int64_t M,
@@ -112,18 +128,7 @@ __device__ __forceinline__ void mg_load_stage(__nv_bfloat16* stage, const __nv_b
   for (int i = 0; i < mg::CHUNKS; ++i) {
     const int idx = threadIdx.x + i * mg::THREADS;
     const int row = idx / (mg::BK / 8), c = (idx % (mg::BK / 8)) * 8;
-    const int64_t kk = t * mg::BK + c;
-    const __nv_bfloat16* src;
-    bool inside;
-    if (row < mg::BM) {
-      inside = m0 + row < M && kk < K;
-      src = a + (m0 + row) * lda + kk;
-    } else {
-      inside = n0 + (row - mg::BM) < N && kk < K;
-      src = w + (n0 + (row - mg::BM)) * K + kk;
-    }
-    // A chunk outside reads nothing; its (valid) address is the matrix start.
-    ptx::cp_async_16(stage + row * mg::LDS + c, inside ? src : (row < mg::BM ? a : w), inside ? 16 : 0);
+    copy_tile_chunk(stage + row * mg::LDS + c, row, mg::BM, t * mg::BK + c, a, M, lda, w, N, K, m0, n0);
   }
 }
 

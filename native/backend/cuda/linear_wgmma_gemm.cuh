@@ -28,7 +28,7 @@
 
 #include <cstdint>
 
-#include "backend/cuda/linear_mma_gemm.cuh"  // tc_output / tc_store_pair, round_rows_to_bf16
+#include "backend/cuda/linear_mma_gemm.cuh"  // copy_tile_chunk, tc_output / tc_store_pair
 #include "backend/cuda/ptx_sm80.cuh"
 #include "backend/cuda/ptx_sm90.cuh"
 
@@ -60,14 +60,9 @@ __device__ __forceinline__ void hg_load_stage(uint8_t* stage, const __nv_bfloat1
   for (int i = 0; i < hg::CHUNKS; ++i) {
     const int idx = threadIdx.x + i * hg::THREADS;
     const int row = idx / (hg::BK / 8), c = idx % (hg::BK / 8);
-    const int64_t kk = t * hg::BK + c * 8;
     const bool is_a = row < hg::BM;
-    const int r = is_a ? row : row - hg::BM;
-    const bool inside = (is_a ? m0 + r < M : n0 + r < N) && kk < K;
-    const __nv_bfloat16* src = is_a ? a + (m0 + r) * lda + kk : w + (n0 + r) * K + kk;
-    uint8_t* dst = stage + (is_a ? 0 : hg::A_BYTES) + ptx::sw128_offset(r, c);
-    // A chunk outside reads nothing (zero fill); its (valid) address is the matrix start.
-    ptx::cp_async_16(dst, inside ? src : (is_a ? a : w), inside ? 16 : 0);
+    uint8_t* dst = stage + (is_a ? 0 : hg::A_BYTES) + ptx::sw128_offset(is_a ? row : row - hg::BM, c);
+    copy_tile_chunk(dst, row, hg::BM, t * hg::BK + c * 8, a, M, lda, w, N, K, m0, n0);
   }
 }
 
