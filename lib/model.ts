@@ -51,6 +51,11 @@ export interface MemoryReport {
   kvCacheType: 'f32' | 'bf16';
   /** Activation scratch of one forward pass of maxBatchTokens tokens. */
   activationBytes: number;
+  /**
+   * The most the GPU kernels' temporaries take beside it during such a pass (the GEMMs' bf16 copy of the input
+   * and split-K partials, attention's split-KV partials, the chunked scan's chunk states); 0 on the CPU.
+   */
+  workspaceBytes: number;
   /** The device's memory now (host RAM for the CPU). */
   deviceTotalBytes: number;
   deviceFreeBytes: number;
@@ -71,15 +76,19 @@ export interface MemoryReport {
  * from the device's memory after loading. @internal (also used by `nemotron info`).
  */
 export function defaultBudget(
-  p: Pick<NativeMemoryPlan, 'device' | 'weightBytes' | 'activationBytes' | 'deviceTotalBytes' | 'deviceFreeBytes'>,
+  p: Pick<NativeMemoryPlan, 'device' | 'weightBytes' | 'activationBytes' | 'deviceTotalBytes' | 'deviceFreeBytes'> &
+    Partial<Pick<NativeMemoryPlan, 'workspaceBytes'>>,
 ): { bytes: number; source: string } {
   if (p.device === 'cuda') {
-    // CUDA context, the attention workspace pool and fragmentation need headroom.
+    // The CUDA context, the graphs, the pinned staging and fragmentation need headroom.
     const margin = Math.max(512 * 2 ** 20, 0.05 * p.deviceTotalBytes);
-    const bytes = Math.max(0, Math.floor(p.deviceFreeBytes - p.activationBytes - margin));
+    const workspace = p.workspaceBytes ?? 0;
+    const bytes = Math.max(0, Math.floor(p.deviceFreeBytes - p.activationBytes - workspace - margin));
     return {
       bytes,
-      source: `GPU memory free after loading ${mib(p.deviceFreeBytes)}, less ${mib(p.activationBytes)} of activation scratch and a ${mib(margin)} margin`,
+      source:
+        `GPU memory free after loading ${mib(p.deviceFreeBytes)}, less ${mib(p.activationBytes)} of activation scratch, ` +
+        `${mib(workspace)} of kernel workspaces and a ${mib(margin)} margin`,
     };
   }
   // Host RAM: the mapped weights' pages count as "available" page cache, so never
@@ -167,6 +176,7 @@ export class Model implements SequenceOwner, ChatHost {
       kvBytesPerToken: this.plan.kvBytesPerToken,
       kvCacheType: this.plan.kvCacheType,
       activationBytes: this.plan.activationBytes,
+      workspaceBytes: this.plan.workspaceBytes,
       deviceTotalBytes: live.deviceTotalBytes,
       deviceFreeBytes: live.deviceFreeBytes,
       budgetBytes: a.budgetBytes,

@@ -59,6 +59,7 @@ export interface NativeMemoryPlan {
   kvBytesPerToken: number;
   kvCacheType: 'f32' | 'bf16';
   activationBytes: number;
+  workspaceBytes: number;
   maxBatchTokens: number;
   deviceTotalBytes: number;
   deviceFreeBytes: number;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Admission } from '../lib/admission';
+import { defaultBudget } from '../lib/model';
 import { dimsFromConfig, memoryPlan } from '../lib/cli/memory-plan';
 import { defaultConcurrency } from '../lib/server';
 import { OutOfMemoryError, loadModel, type Model, type Sequence } from '../lib';
@@ -121,6 +122,7 @@ describeWithFixtures('memory plan and admission on a model (CPU)', () => {
       expect(m.kvBytesPerToken).toBe(e.kv);
       expect(m.weightBytes).toBe(model.info.weightBytes);
       expect(m.activationBytes).toBeGreaterThan(0);
+      expect(m.workspaceBytes).toBe(0); // the CPU kernels take none beside the activations
       expect(m.deviceTotalBytes).toBeGreaterThan(m.budgetBytes);
       expect(m.budgetBytes).toBeGreaterThan(0);
       expect(m.budgetSource).toMatch(/host RAM/);
@@ -227,5 +229,23 @@ describe('server concurrency default (createServer without maxConcurrent)', () =
   });
   test('CPU: 8, whatever the batch size', () => {
     expect(defaultConcurrency(fake('cpu', 128))).toBe(8);
+  });
+});
+
+describe('default admission budget (defaultBudget)', () => {
+  const MiB = 2 ** 20;
+  const gpu = { device: 'cuda' as const, weightBytes: 0, deviceTotalBytes: 80 * 1024 * MiB, deviceFreeBytes: 60 * 1024 * MiB };
+  test('GPU: free memory less activations, the kernels\' workspaces and max(512 MiB, 5%)', () => {
+    const b = defaultBudget({ ...gpu, activationBytes: 100 * MiB, workspaceBytes: 150 * MiB });
+    expect(b.bytes).toBe(60 * 1024 * MiB - 100 * MiB - 150 * MiB - 0.05 * 80 * 1024 * MiB);
+    expect(b.source).toMatch(/100\.0 MiB of activation scratch, 150\.0 MiB of kernel workspaces/);
+    // `nemotron info` estimates without a loaded engine: no workspace figure, none subtracted
+    expect(defaultBudget({ ...gpu, activationBytes: 100 * MiB }).bytes).toBe(b.bytes + 150 * MiB);
+    expect(defaultBudget({ ...gpu, deviceTotalBytes: 4 * 1024 * MiB, activationBytes: 0, workspaceBytes: 0 }).bytes).toBe(
+      60 * 1024 * MiB - 512 * MiB,
+    );
+  });
+  test('never below zero', () => {
+    expect(defaultBudget({ ...gpu, activationBytes: 70 * 1024 * MiB, workspaceBytes: 0 }).bytes).toBe(0);
   });
 });

@@ -346,6 +346,7 @@ Napi::Value ModelWrap::memory_plan(const Napi::CallbackInfo& info) {
   o.Set("kvBytesPerToken", static_cast<double>(p.kv_bytes_per_token));
   o.Set("kvCacheType", p.kv_dtype == nemotron::DType::BF16 ? "bf16" : "f32");
   o.Set("activationBytes", static_cast<double>(p.activation_bytes));
+  o.Set("workspaceBytes", static_cast<double>(p.workspace_bytes));
   o.Set("maxBatchTokens", static_cast<double>(p.max_batch_tokens));
   o.Set("deviceTotalBytes", static_cast<double>(p.device_total_bytes));
   o.Set("deviceFreeBytes", static_cast<double>(p.device_free_bytes));

@@ -149,6 +149,16 @@ struct RowCandidates {
   std::vector<float> logits;
 };
 
+// The shapes of a model's forward passes, for Backend::plan_workspaces: every
+// weight matrix a pass multiplies by, and the attention and scan layers' shapes
+// (pointers unset; heads 0 where the model has no such layer).
+struct WorkspaceQuery {
+  int64_t max_rows = 0;  // packed tokens per forward pass
+  std::vector<const Matrix*> weights;
+  AttentionArgs attention;
+  ScanArgs scan;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -167,6 +177,14 @@ class Backend {
   // Total and currently free memory where this backend allocates (host RAM or
   // the GPU's memory), for the memory plan and admission.
   virtual MemoryInfo memory() const = 0;
+  // The most temporary memory this backend's kernels take beside the model's
+  // activation scratch during a forward pass of the query's shapes (CUDA: the
+  // GEMM's bf16 copy of x and split-K partials, attention's split-KV partials,
+  // the chunked scan's chunk states), for the memory plan: an upper bound over
+  // every batch shape of up to max_rows tokens, at any context length. The
+  // backend sizes the workspaces it keeps to that plan when it first needs them
+  // (one allocation each, none of the plan's bytes spent twice while one grows).
+  virtual uint64_t plan_workspaces(const WorkspaceQuery&) { return 0; }
 
   // ---- weights (called once at load)
   virtual Matrix upload_matrix(const TensorView& t) = 0;

@@ -74,6 +74,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
   prefault(*e->files_, progress);
   e->fingerprint_ = model_fingerprint(e->config_, *e->files_);
   e->model_ = std::make_unique<NemotronH>(e->config_, e->weights_, *e->backend_);
+  e->workspace_bytes_ = e->model_->plan_workspaces(e->max_batch_tokens_);
   if (progress) progress("ready", e->weight_bytes_, e->weight_bytes_);
   return e;
 }
@@ -90,6 +91,7 @@ MemoryPlan Engine::memory_plan() const {
   p.kv_dtype = kv_dtype_;
   p.max_batch_tokens = max_batch_tokens_;
   p.activation_bytes = NemotronH::scratch_bytes(c, max_batch_tokens_);
+  p.workspace_bytes = workspace_bytes_;
   const MemoryInfo m = backend_->memory();
   p.device_total_bytes = m.total;
   p.device_free_bytes = m.free;
@@ -149,9 +151,16 @@ std::vector<ForwardItem> Engine::decode_items(const std::vector<DecodeItem>& ite
   return fwd;
 }
 
+// A decode batch of more sequences than max_batch_tokens runs as several forward passes, so no pass exceeds
+// the rows the memory plan sized the activations and workspaces for (the sequences are independent).
 void Engine::decode(const std::vector<DecodeItem>& items, float* logits) {
   std::lock_guard<std::mutex> lock(mu_);
-  model_->forward(decode_items(items), logits);
+  const std::vector<ForwardItem> fwd = decode_items(items);
+  const int64_t rows = static_cast<int64_t>(fwd.size()), V = config_.vocab_size;
+  for (int64_t r0 = 0; r0 < rows; r0 += max_batch_tokens_) {
+    const int64_t n = std::min(max_batch_tokens_, rows - r0);
+    model_->forward(std::vector<ForwardItem>(fwd.begin() + r0, fwd.begin() + r0 + n), logits + r0 * V);
+  }
 }
 
 void Engine::decode_sampled(const std::vector<DecodeItem>& items, std::vector<SampleJob>& jobs,
@@ -161,15 +170,31 @@ void Engine::decode_sampled(const std::vector<DecodeItem>& items, std::vector<Sa
   for (int64_t r : copy_rows)
     if (r < 0 || r >= rows) fail(ErrorCode::InvalidArgument, "decode_sampled: a copied row is outside the batch");
   check_sample_jobs(jobs, rows);
-  std::vector<ForwardItem> fwd = decode_items(items);
-  if (fwd.empty()) return;
-  float* logits = model_->forward(fwd, nullptr);  // [rows, V] in backend memory
+  const std::vector<ForwardItem> fwd = decode_items(items);
+  for (int64_t r0 = 0; r0 < rows; r0 += max_batch_tokens_) {  // passes of at most max_batch_tokens, as decode()
+    const int64_t n = std::min(max_batch_tokens_, rows - r0);
+    float* logits = model_->forward(std::vector<ForwardItem>(fwd.begin() + r0, fwd.begin() + r0 + n), nullptr);
+    auto in_pass = [&](int64_t row) { return row >= r0 && row < r0 + n; };
 
-  // Raw rows first: the edits and the candidate search below change them.
-  for (size_t i = 0; i < copy_rows.size(); ++i)
-    backend_->to_host(logits + copy_rows[i] * V, static_cast<size_t>(V), copied + i * V);
+    // Raw rows first: the edits and the candidate search below change them.
+    for (size_t i = 0; i < copy_rows.size(); ++i)
+      if (in_pass(copy_rows[i]))
+        backend_->to_host(logits + (copy_rows[i] - r0) * V, static_cast<size_t>(V), copied + i * V);
 
-  sample_rows_in(*backend_, logits, rows, V, jobs, pool);
+    std::vector<SampleJob> pass_jobs;  // this pass's jobs, rows relative to it
+    std::vector<size_t> job_index;
+    for (size_t j = 0; j < jobs.size(); ++j)
+      if (in_pass(jobs[j].row)) {
+        pass_jobs.push_back(std::move(jobs[j]));
+        pass_jobs.back().row -= r0;
+        job_index.push_back(j);
+      }
+    sample_rows_in(*backend_, logits, n, V, pass_jobs, pool);
+    for (size_t k = 0; k < job_index.size(); ++k) {
+      pass_jobs[k].row += r0;
+      jobs[job_index[k]] = std::move(pass_jobs[k]);
+    }
+  }
 }
 
 HostLease Engine::lease_host(size_t count) {

@@ -45,6 +45,7 @@ struct MemoryPlan {
   uint64_t kv_bytes_per_token = 0;         // k + v of every attention layer, in kv_dtype
   DType kv_dtype = DType::F32;
   uint64_t activation_bytes = 0;           // scratch of one forward pass of max_batch_tokens rows
+  uint64_t workspace_bytes = 0;            // the kernels' temporaries at most beside it (0 on the CPU)
   int64_t max_batch_tokens = 0;
   uint64_t device_total_bytes = 0, device_free_bytes = 0;
 };
@@ -89,7 +90,8 @@ class Engine {
   // max_batch_tokens). Writes logits for every token ([n, vocab]) when
   // all_logits, else for the last token only ([vocab]).
   void prefill(SequenceState& seq, const int32_t* tokens, int64_t n, bool all_logits, float* logits);
-  // One step for several sequences at once; logits [items, vocab].
+  // One step for several sequences at once; logits [items, vocab]. More items
+  // than max_batch_tokens run as several forward passes (the same results).
   void decode(const std::vector<DecodeItem>& items, float* logits);
 
   // One step for several sequences, sampled where the logits are (on CUDA: on
@@ -97,7 +99,8 @@ class Engine {
   // batch row jobs[j].row and gets its id, advanced RNG state or error, exactly
   // as sample_rows would on the full logits. The raw logits of the rows listed in
   // `copy_rows` are copied to `copied` ([copy_rows.size(), vocab], host) first.
-  // `pool` (optional) finishes the rows on several threads.
+  // `pool` (optional) finishes the rows on several threads. Split into passes
+  // of at most max_batch_tokens rows as decode() is.
   void decode_sampled(const std::vector<DecodeItem>& items, std::vector<SampleJob>& jobs,
                       const std::vector<int64_t>& copy_rows, float* copied, ThreadPool* pool);
 
@@ -136,6 +139,7 @@ class Engine {
   DType kv_dtype_ = DType::F32;
   int64_t max_batch_tokens_ = 512;
   uint64_t weight_bytes_ = 0;
+  uint64_t workspace_bytes_ = 0;  // the model's kernel workspaces at max_batch_tokens (fixed at load)
   std::string fingerprint_;
   std::unique_ptr<SafetensorsSet> files_;
   ModelWeights weights_;

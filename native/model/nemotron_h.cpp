@@ -95,6 +95,39 @@ uint64_t NemotronH::scratch_bytes(const ModelConfig& config, int64_t rows) {
   return static_cast<uint64_t>(rows) * static_cast<uint64_t>(ScratchWidths(config).per_row()) * sizeof(float);
 }
 
+uint64_t NemotronH::plan_workspaces(int64_t rows) {
+  WorkspaceQuery q;
+  q.max_rows = rows;
+  q.weights.push_back(&lm_head_);  // rows wanting logits: at most every row (evaluate)
+  bool has_attention = false, has_mamba = false;
+  for (const Layer& l : layers_) {
+    switch (l.kind) {
+      case LayerKind::Mamba:
+        q.weights.insert(q.weights.end(), {&l.mamba.in_proj, &l.mamba.out_proj});
+        has_mamba = true;
+        break;
+      case LayerKind::Attention:
+        q.weights.insert(q.weights.end(), {&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o});
+        has_attention = true;
+        break;
+      case LayerKind::Mlp: q.weights.insert(q.weights.end(), {&l.mlp.up, &l.mlp.down}); break;
+    }
+  }
+  if (has_attention) {  // the shapes attention_mixer passes
+    q.attention.q_heads = cfg_.num_attention_heads;
+    q.attention.kv_heads = cfg_.num_key_value_heads;
+    q.attention.head_dim = cfg_.head_dim;
+  }
+  if (has_mamba) {  // the shapes mamba_mixer passes
+    q.scan.heads = cfg_.mamba_heads;
+    q.scan.head_dim = cfg_.mamba_head_dim;
+    q.scan.groups = cfg_.n_groups;
+    q.scan.state = cfg_.ssm_state_size;
+    q.scan.chunk = cfg_.chunk_size;
+  }
+  return be_.plan_workspaces(q);
+}
+
 void NemotronH::ensure_scratch(int64_t rows) {
   if (rows <= scratch_rows_) return;
   const ScratchWidths w(cfg_);

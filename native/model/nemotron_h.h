@@ -37,6 +37,10 @@ class NemotronH {
   // Bytes of activation scratch a forward pass of `rows` packed tokens allocates
   // (what ensure_scratch holds), for the memory plan.
   static uint64_t scratch_bytes(const ModelConfig& config, int64_t rows);
+  // Bytes the backend's kernels may take beside that scratch during passes of
+  // up to `rows` tokens (Backend::plan_workspaces for this model's weights and
+  // layer shapes; the backend sizes its workspaces to it). Called once, at load.
+  uint64_t plan_workspaces(int64_t rows);
 
  private:
   struct Mamba {

@@ -31,7 +31,8 @@ const spec = {
 const ESTIMATE_NOTE =
   'weights and per-sequence state are exact for either engine (fp32 recurrent state; KV cache at a full context, ' +
   'fp32 on the CPU and bf16 on CUDA unless loadModel\'s kvCache says otherwise, it grows as a sequence lengthens); ' +
-  'activations are an estimate; each extra concurrent sequence adds its own state';
+  'activations are an estimate (on CUDA the kernels\' workspaces come on top, tens of MiB at the 9B shape: ' +
+  'model.memory.workspaceBytes once loaded); each extra concurrent sequence adds its own state';
 
 interface ModelReport {
   dir: string;

@@ -862,6 +862,21 @@ size_t attention_workspace_bytes(const AttentionArgs& a, int nspans, int64_t max
   });
 }
 
+// plan_attention splits only calls whose base grid (nspans x kv_heads x row
+// tiles of bm) is under target = 4 x SMs, into at most ceil(target / base)
+// parts; the rows padded to tiles cover nspans x max_n x q_heads, so the
+// partials (nsplits x that x (head_dim + 2)) stay under 2 x target x bm x (head_dim + 2).
+size_t attention_workspace_bound(const AttentionArgs& a) {
+  if (a.q_heads <= 0) return 0;
+  check_shape(a, 1, 1);
+  const DeviceInfo di = current_device_info();
+  return with_shape(a, [&](auto shape) {
+    using S = decltype(shape);
+    const int64_t bm = std::max(S::bm_small, S::bm_large);
+    return sizeof(float) * static_cast<size_t>(2 * 4LL * di.sms * bm * (a.head_dim + 2));
+  });
+}
+
 void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
                cudaStream_t stream, float* workspace, size_t workspace_bytes) {
   if (nspans <= 0 || max_n <= 0) return;

@@ -252,6 +252,17 @@ class CudaBackend final : public Backend {
     return MemoryInfo{total_b, free_b};
   }
 
+  // Each op's workspace at its worst for passes of up to max_rows tokens: every linear shares one buffer (the
+  // largest any weight needs), attention keeps one, and the chunked scan takes its chunk states from the pool.
+  uint64_t plan_workspaces(const WorkspaceQuery& q) override {
+    bind();
+    size_t linear = 0;
+    for (const Matrix* w : q.weights) linear = std::max(linear, cuda::linear_workspace_bound(q.max_rows, *w));
+    linear_ws_.planned = linear;
+    attention_ws_.planned = cuda::attention_workspace_bound(q.attention);
+    return linear + attention_ws_.planned + cuda::ssm_scan_workspace_bound(q.scan, q.max_rows);
+  }
+
   Matrix upload_matrix(const TensorView& t) override {
     bind();
     blocks_.emplace_back(t.nbytes, t.name.c_str());
@@ -419,11 +430,14 @@ class CudaBackend final : public Backend {
   struct Scratch {
     void* ptr = nullptr;
     size_t bytes = 0;
+    size_t planned = 0;  // plan_workspaces: what any pass of the model's shapes can need
   };
-  // Makes `sc` hold at least `bytes`: a larger one replaces it, the old one kept until the pass that
+  // Makes `sc` hold at least `bytes`: the first use allocates the planned size at once; a call past the plan
+  // (a shape outside it, e.g. another NEMOTRON_GEMM) gets a larger one, the old one kept until the pass that
   // recorded it has run (pass_->retire).
   void grow(Scratch& sc, size_t bytes, const char* what) {
     if (bytes <= sc.bytes) return;
+    bytes = std::max(bytes, sc.planned);
     if (sc.ptr) pass_->retire(sc.ptr);
     sc.ptr = nullptr;
     sc.bytes = 0;

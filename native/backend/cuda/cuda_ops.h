@@ -39,6 +39,8 @@ void add(float* h, const float* y, int64_t n, cudaStream_t stream);
 void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const float* bias, float* out, int64_t ldo,
             cudaStream_t stream, void* workspace = nullptr, size_t workspace_bytes = 0);
 size_t linear_workspace_bytes(int64_t rows, const Matrix& w);
+// The most linear_workspace_bytes can be for any row count up to max_rows.
+size_t linear_workspace_bound(int64_t max_rows, const Matrix& w);
 // The kernel that call would run: "gemv", "mma_gemm_bf16" (+ " split-k"),
 // "wmma_gemm_bf16" or "simt_gemm" (tests and benchmarks say which path they measured).
 const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream, bool with_workspace = false);
@@ -46,6 +48,9 @@ const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t strea
 // ---- ops with per-sequence state; `spans` points to `nspans` DevSpans in device memory
 void conv1d_silu(const ConvArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);
 void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n, cudaStream_t stream);
+// The most pool memory one ssm_scan call of up to max_rows packed tokens takes
+// (the chunked form's chunk states; the recurrent form takes none).
+size_t ssm_scan_workspace_bound(const ScanArgs& a, int64_t max_rows);
 // max_keys (>= every span's past + n; a larger value only changes how the keys
 // are split) sets the split-KV plan. The splits' partial results go to
 // `workspace` when given (at least attention_workspace_bytes), else to memory
@@ -53,6 +58,9 @@ void ssm_scan(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n
 void attention(const AttentionArgs& a, const DevSpan* spans, int nspans, int64_t max_n, int64_t max_keys,
                cudaStream_t stream, float* workspace = nullptr, size_t workspace_bytes = 0);
 size_t attention_workspace_bytes(const AttentionArgs& a, int nspans, int64_t max_n, int64_t max_keys);
+// The most attention_workspace_bytes can be for these heads on this device, at
+// any batch shape and context length (the splits only fill idle SMs).
+size_t attention_workspace_bound(const AttentionArgs& a);
 // Whether that call runs on bf16 tensor cores (bf16 cache, prefill-sized row
 // tiles, head_dim <= 128, sm_80+, NEMOTRON_ATTN_TC not 0): Q and the softmax
 // weights are then rounded to bf16, so results match the CPU twin to ~1e-2, not 1e-4.

@@ -351,6 +351,25 @@ size_t linear_workspace_bytes(int64_t rows, const Matrix& w) {
   return kernel == TcKernel::Wmma ? 0 : plan_tc(kernel, rows, w.rows, w.cols, di).bytes();
 }
 
+// The workspace grows with the rows (x's copy) and, while the row tiles leave
+// SMs idle, with the split-K partials (splits x rows x N); within one count of
+// row tiles both peak at its last row, so those rows and max_rows cover every case.
+size_t linear_workspace_bound(int64_t max_rows, const Matrix& w) {
+  if (w.dtype != DType::BF16 || max_rows <= gemv_max_rows() || w.cols <= 0 || w.cols % 8 != 0) return 0;
+  const DeviceInfo di = current_device_info();
+  const TcKernel kernel = tc_kernel(w.cols, w.data, nullptr, true, di);
+  if (kernel == TcKernel::Wmma) return 0;
+  size_t most = plan_tc(kernel, max_rows, w.rows, w.cols, di).bytes();
+  const int64_t bm = plan_tc(kernel, 1, w.rows, w.cols, di).bm;
+  for (int64_t rows = bm; rows < max_rows; rows += bm) {
+    if (rows <= gemv_max_rows()) continue;
+    const TcPlan p = plan_tc(kernel, rows, w.rows, w.cols, di);
+    if (p.splits == 1) break;  // more row tiles only fill more SMs
+    most = std::max(most, p.bytes());
+  }
+  return most;
+}
+
 // ---------------------------------------------------------------- benchmark hook
 
 namespace {

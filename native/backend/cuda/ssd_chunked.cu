@@ -470,7 +470,41 @@ struct SlotSize {
   int64_t total() const { return st + cb + dec; }
 };
 
+// How a call is cut into launch sets: as many chunks per span as fit the cap
+// with every span in one batch, then as many spans as fit with that window (at
+// least 1 x 1). Shared by the launch and ssd_chunked_workspace_bound.
+struct LaunchSets {
+  SlotSize slot{};
+  int64_t chunks = 0, window = 0, batch = 0;
+  int64_t slots() const { return window * batch; }
+  size_t bytes() const { return static_cast<size_t>(slots() * slot.total()) * sizeof(float); }
+};
+
+LaunchSets plan_launch_sets(const ScanParams& s, int64_t chunk, int nspans, int64_t max_n) {
+  LaunchSets ls;
+  ls.slot = SlotSize{aligned_floats(s.heads * round16(s.head_dim) * round16(s.state)),
+                     aligned_floats(s.groups * round16(chunk) * round16(chunk)), aligned_floats(s.heads)};
+  const int64_t slot_bytes = ls.slot.total() * static_cast<int64_t>(sizeof(float));
+  ls.chunks = (max_n + chunk - 1) / chunk;
+  const int64_t cap_slots = std::max<int64_t>(1, static_cast<int64_t>(kWorkspaceCap) / slot_bytes);
+  ls.window = std::clamp<int64_t>(cap_slots / nspans, 1, ls.chunks);
+  ls.batch = std::clamp<int64_t>(cap_slots / ls.window, 1, nspans);
+  return ls;
+}
+
 }  // namespace
+
+// The slots grow with the spans in a call times the chunks of its longest span,
+// up to the cap: the most spans a call of max_rows tokens can have beside a
+// longest span of n is max_rows - n + 1, so every n from min_n up is tried.
+size_t ssd_chunked_workspace_bound(const ScanParams& s, int64_t chunk, int64_t max_rows, int64_t min_n) {
+  size_t most = 0;
+  for (int64_t n = std::max<int64_t>(1, min_n); n <= max_rows; ++n) {
+    const int nspans = static_cast<int>(std::min<int64_t>(max_rows - n + 1, 65535));
+    most = std::max(most, plan_launch_sets(s, chunk, nspans, n).bytes());
+  }
+  return most;
+}
 
 void ssd_chunked_scan(const ScanParams& s, int64_t chunk, const DevSpan* spans, int nspans, int64_t max_n,
                       int64_t min_n, cudaStream_t stream) {
@@ -488,22 +522,14 @@ void ssd_chunked_scan(const ScanParams& s, int64_t chunk, const DevSpan* spans, 
   const unsigned pass_blocks =
       static_cast<unsigned>((static_cast<int64_t>(c.PP) * c.NP + kThreads * kPassElems - 1) / (kThreads * kPassElems));
 
-  // Launch-set shape: as many chunks per span as fit the cap with every span
-  // in one batch, then as many spans as fit with that window (at least 1 x 1).
-  const SlotSize slot{aligned_floats(s.heads * c.PP * c.NP), aligned_floats(s.groups * c.QP * c.QP),
-                      aligned_floats(s.heads)};
-  const int64_t slot_bytes = slot.total() * static_cast<int64_t>(sizeof(float));
-  const int64_t chunks = (max_n + chunk - 1) / chunk;
-  const int64_t cap_slots = std::max<int64_t>(1, static_cast<int64_t>(kWorkspaceCap) / slot_bytes);
-  const int64_t window = std::clamp<int64_t>(cap_slots / nspans, 1, chunks);
-  const int64_t batch = std::clamp<int64_t>(cap_slots / window, 1, nspans);
-  const int64_t slots = window * batch;
+  const LaunchSets ls = plan_launch_sets(s, chunk, nspans, max_n);
+  const SlotSize slot = ls.slot;
+  const int64_t chunks = ls.chunks, window = ls.window, batch = ls.batch, slots = ls.slots();
 
   int dev = 0;
   cuda::check(cudaGetDevice(&dev), "ssd scan: cudaGetDevice");
   void* ws = nullptr;
-  cuda::check(cudaMallocFromPoolAsync(&ws, static_cast<size_t>(slots * slot_bytes), workspace_pool(dev), stream),
-              "ssd scan workspace");
+  cuda::check(cudaMallocFromPoolAsync(&ws, ls.bytes(), workspace_pool(dev), stream), "ssd scan workspace");
   c.st = static_cast<float*>(ws);
   c.cb = c.st + slots * slot.st;
   c.dec = c.cb + slots * slot.cb;

@@ -43,6 +43,9 @@ __device__ __forceinline__ float scan_dt(float raw, float bias, float lo, float 
 // of `chunk` (1..kMaxChunk) tokens; shorter spans are left untouched. Needs sm_80+.
 void ssd_chunked_scan(const ScanParams& p, int64_t chunk, const DevSpan* spans, int nspans, int64_t max_n,
                       int64_t min_n, cudaStream_t stream);
+// The most workspace (stream-ordered pool) one such call of up to max_rows
+// packed tokens takes, whatever their split into spans.
+size_t ssd_chunked_workspace_bound(const ScanParams& p, int64_t chunk, int64_t max_rows, int64_t min_n);
 
 }  // namespace cuda
 }  // namespace nemotron

@@ -199,7 +199,35 @@ ScanPath env_scan_path() {
   return path;
 }
 
+// Any chunk length gives the same result up to rounding (the SSD duality);
+// the kernels tile at most kMaxChunk tokens, so a longer (or unset) chunk is cut to that.
+int64_t scan_chunk(const ScanArgs& a) { return a.chunk >= 1 && a.chunk <= kMaxChunk ? a.chunk : kMaxChunk; }
+
+// Spans of at least this many tokens take the chunked form, in a call whose
+// longest span is max_n (INT64_MAX: none).
+int64_t min_chunked_span(ScanPath path, int64_t chunk, int64_t max_n) {
+  if (path == ScanPath::Chunked) {
+    if (!has_tf32_tensor_cores())
+      fail(ErrorCode::DeviceUnavailable, "ssm_scan: the chunked scan needs compute capability 8.0 or newer");
+    return 1;
+  }
+  if (path == ScanPath::Auto && max_n >= 2 * chunk && has_tf32_tensor_cores()) return 2 * chunk;
+  return INT64_MAX;
+}
+
+ScanParams shape_params(const ScanArgs& a) {
+  return ScanParams{a.heads, a.head_dim, a.groups, a.state, nullptr, 0, nullptr, nullptr, 0,
+                    nullptr, 0, nullptr, nullptr, nullptr, 0, 0, nullptr};
+}
+
 }  // namespace
+
+size_t ssm_scan_workspace_bound(const ScanArgs& a, int64_t max_rows) {
+  if (a.heads <= 0 || max_rows <= 0) return 0;
+  const int64_t chunk = scan_chunk(a);
+  const int64_t min_n = min_chunked_span(env_scan_path(), chunk, max_rows);
+  return min_n > max_rows ? 0 : ssd_chunked_workspace_bound(shape_params(a), chunk, max_rows, min_n);
+}
 
 void ssm_scan_path(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t max_n, ScanPath path,
                    cudaStream_t stream) {
@@ -209,17 +237,8 @@ void ssm_scan_path(const ScanArgs& a, const DevSpan* spans, int nspans, int64_t 
   if (a.heads > 65535) fail(ErrorCode::Internal, "ssm_scan: too many heads");
   const ScanParams p{a.heads, a.head_dim, a.groups, a.state, a.x, a.ldx, a.B, a.C, a.ldbc,
                      a.dt, a.lddt, a.A.data, a.dt_bias.data, a.D.data, a.dt_min, a.dt_max, a.y};
-  // Any chunk length gives the same result up to rounding (the SSD duality);
-  // the kernels tile at most kMaxChunk tokens, so a longer (or unset) chunk is cut to that.
-  const int64_t chunk = a.chunk >= 1 && a.chunk <= kMaxChunk ? a.chunk : kMaxChunk;
-  int64_t min_chunked = INT64_MAX;  // spans of at least this many tokens take the chunked form
-  if (path == ScanPath::Chunked) {
-    if (!has_tf32_tensor_cores())
-      fail(ErrorCode::DeviceUnavailable, "ssm_scan: the chunked scan needs compute capability 8.0 or newer");
-    min_chunked = 1;
-  } else if (path == ScanPath::Auto && max_n >= 2 * chunk && has_tf32_tensor_cores()) {
-    min_chunked = 2 * chunk;
-  }
+  const int64_t chunk = scan_chunk(a);
+  const int64_t min_chunked = min_chunked_span(path, chunk, max_n);
   if (min_chunked > 1) scan_recurrent(p, spans, nspans, min_chunked, stream);
   if (max_n >= min_chunked) ssd_chunked_scan(p, chunk, spans, nspans, max_n, min_chunked, stream);
 }

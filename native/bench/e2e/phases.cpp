@@ -7,8 +7,6 @@
 #include <exception>
 #include <memory>
 
-#include "model/nemotron_h.h"
-
 namespace nemotron {
 namespace bench {
 namespace {
@@ -71,13 +69,12 @@ bool context_fits(const Engine& e, int64_t tokens, std::string* why) {
   return false;
 }
 
-// `seqs` sequences of `context` tokens (state + KV), plus any growth of the
-// activation scratch for `rows` packed rows, must fit in 90% of the free memory.
-bool memory_fits(const Engine& e, int64_t seqs, int64_t context, int64_t rows, std::string* why) {
+// `seqs` sequences of `context` tokens (state + KV) must fit in 90% of the free
+// memory (no pass exceeds max_batch_tokens rows, so the activations stay as planned).
+bool memory_fits(const Engine& e, int64_t seqs, int64_t context, std::string* why) {
   const MemoryPlan p = e.memory_plan();
   if (p.device_free_bytes == 0) return true;  // unknown: let the allocation decide
-  uint64_t need = static_cast<uint64_t>(seqs) * (p.state_bytes_per_sequence + p.kv_bytes_per_token * context);
-  if (rows > p.max_batch_tokens) need += NemotronH::scratch_bytes(e.config(), rows) - p.activation_bytes;
+  const uint64_t need = static_cast<uint64_t>(seqs) * (p.state_bytes_per_sequence + p.kv_bytes_per_token * context);
   if (need <= p.device_free_bytes / 10 * 9) return true;
   *why = std::to_string(seqs) + " sequence(s) of " + std::to_string(context) + " tokens need " + gib(need) +
          " of state + KV; " + gib(p.device_free_bytes) + " are free on " + p.device;
@@ -164,7 +161,7 @@ std::vector<PrefillResult> run_prefill(PhaseContext& ctx) {
     char lead[32];
     std::snprintf(lead, sizeof lead, "  %8lld", static_cast<long long>(len));
     std::string why;
-    if (!admit(r, context_fits(e, len, &why) && memory_fits(e, 1, len, 0, &why), why)) {
+    if (!admit(r, context_fits(e, len, &why) && memory_fits(e, 1, len, &why), why)) {
       print_not_run(lead, r);
       out.push_back(r);
       continue;
@@ -219,7 +216,7 @@ std::vector<DecodeResult> run_decode(PhaseContext& ctx) {
     std::snprintf(lead, sizeof lead, "  %8lld", static_cast<long long>(c));
     const int64_t total = c + o.warmup_steps + o.decode_steps;
     std::string why;
-    if (!admit(r, context_fits(e, total, &why) && memory_fits(e, 1, total, 0, &why), why)) {
+    if (!admit(r, context_fits(e, total, &why) && memory_fits(e, 1, total, &why), why)) {
       print_not_run(lead, r);
       out.push_back(r);
       continue;
@@ -278,7 +275,7 @@ std::vector<StreamsResult> run_streams(PhaseContext& ctx) {
     std::snprintf(lead, sizeof lead, "  %8lld", static_cast<long long>(n));
     const int64_t total = o.stream_prompt + o.warmup_steps + o.decode_steps;
     std::string why;
-    if (!admit(r, context_fits(e, total, &why) && memory_fits(e, n, total, n, &why), why)) {
+    if (!admit(r, context_fits(e, total, &why) && memory_fits(e, n, total, &why), why)) {
       print_not_run(lead, r);
       out.push_back(r);
       continue;

@@ -98,10 +98,11 @@ JsonOut print_summary(const RunInfo& info, const Engine& engine, const MemoryTra
     std::printf("  peak resident memory (VmHWM, includes the mapped weight pages): %s\n",
                 gib(memory.peak_bytes()).c_str());
   }
-  std::printf("  plan: weights %s, state %s per sequence, KV %s per token (%s), activations %s (%lld-token passes)\n",
+  std::printf("  plan: weights %s, state %s per sequence, KV %s per token (%s), activations %s (%lld-token passes), "
+              "kernel workspaces %s\n",
               gib(plan.weight_bytes).c_str(), mb(plan.state_bytes_per_sequence).c_str(),
               kb(plan.kv_bytes_per_token).c_str(), dtype_name(plan.kv_dtype), gib(plan.activation_bytes).c_str(),
-              static_cast<long long>(plan.max_batch_tokens));
+              static_cast<long long>(plan.max_batch_tokens), mb(plan.workspace_bytes).c_str());
 
   const bool reference = info.device == "cuda" && is_nano_9b_shape(engine.config());
   std::printf("\nsummary vs the targets (Nemotron-Nano-9B-v2 shape on an H100)%s\n",
@@ -211,6 +212,7 @@ JsonOut build_report(const RunInfo& info, const BenchOptions& o, const Engine& e
   mp.num("kv_bytes_per_token", static_cast<double>(plan.kv_bytes_per_token));
   mp.str("kv_cache", plan.kv_dtype == DType::BF16 ? "bf16" : "f32");
   mp.num("activation_bytes", static_cast<double>(plan.activation_bytes));
+  mp.num("workspace_bytes", static_cast<double>(plan.workspace_bytes));
   doc.put("memory_plan", mp);
 
   JsonOut prefill = JsonOut::array();

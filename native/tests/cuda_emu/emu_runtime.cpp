@@ -305,6 +305,7 @@ struct Emu {
     int device;
   };
   std::map<int, size_t> in_use;  // bytes allocated per device
+  std::map<int, size_t> peak;    // the most in_use has been since reset_peak_allocated_bytes
   std::map<const char*, Alloc> allocs;
 
   // statistics (NEMOTRON_EMU_STATS=1)
@@ -978,6 +979,7 @@ void* device_alloc(size_t bytes) {
   char* p = m + pg + body - data;  // the data ends where the guard page after it starts
   e.allocs[p] = Emu::Alloc{m, total, bytes, data, e.current_device};
   e.in_use[e.current_device] += data;
+  e.peak[e.current_device] = std::max(e.peak[e.current_device], e.in_use[e.current_device]);
   return p;
 }
 
@@ -991,6 +993,8 @@ void device_free(void* p) {
 }
 
 size_t allocated_bytes(int device) { return E().in_use[device]; }
+size_t peak_allocated_bytes(int device) { return std::max(E().peak[device], E().in_use[device]); }
+void reset_peak_allocated_bytes(int device) { E().peak[device] = E().in_use[device]; }
 
 bool is_device_range(const void* p, size_t bytes) {
   Emu& e = E();

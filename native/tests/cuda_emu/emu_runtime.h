@@ -318,6 +318,10 @@ cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int v
 cudaError_t set_error(cudaError_t err, const std::string& why);
 // Device memory in use on `device` (what cudaMemGetInfo subtracts from total_bytes).
 size_t allocated_bytes(int device);
+// The most device memory `device` has had in use since the last reset (tests
+// check a memory plan against what a forward pass really allocated).
+size_t peak_allocated_bytes(int device);
+void reset_peak_allocated_bytes(int device);
 
 // Streams (emu_streams.cpp). Work queued on a stream runs, in order, only when
 // the host waits for it (stream, event or device synchronisation, a synchronous

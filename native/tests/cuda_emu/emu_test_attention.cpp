@@ -188,3 +188,39 @@ TEST(emu_attention_9b_shapes) {
   CHECK(run_case(k9b, {{20, 3000}}, 64, {}, DType::BF16));
   CHECK(run_case(k9b, {{13, 190}, {2, 400}}, 65, {}, DType::BF16));
 }
+
+TEST(emu_attention_workspace_bound_covers_every_batch_shape) {
+  // The memory plan counts attention_workspace_bound(heads) for the split-KV partials of any call: no batch shape
+  // (spans, longest span, keys up to 128K) may need more, on devices with 1 to 1000 SMs; and the bound is within
+  // a small factor of what some shape really needs (not a number so large that it would waste the budget).
+  struct Heads {
+    int64_t q, kv, dim;
+  };
+  for (const int device : {kH100, kA100, kOneSm, kManySm}) {
+    UseDevice use(device);
+    for (const Heads h : {Heads{40, 8, 128}, Heads{4, 2, 16}, Heads{8, 8, 64}, Heads{2, 1, 256}}) {
+      AttentionArgs a;
+      a.q_heads = h.q;
+      a.kv_heads = h.kv;
+      a.head_dim = h.dim;
+      a.kv_dtype = DType::BF16;
+      const size_t bound = cuda::attention_workspace_bound(a);
+      size_t most = 0;
+      for (int nspans : {1, 2, 3, 7, 16, 64, 255, 1024})
+        for (int64_t max_n = 1; max_n <= 2048; max_n = max_n < 16 ? max_n + 1 : max_n * 5 / 4)
+          for (int64_t keys : {int64_t(64), int64_t(1000), int64_t(8192), int64_t(32768), int64_t(131072)}) {
+            const size_t need = cuda::attention_workspace_bytes(a, nspans, max_n, std::max(keys, max_n));
+            most = std::max(most, need);
+            if (need > bound) {
+              record_failure(__FILE__, __LINE__, "device " + std::to_string(device) + ", head_dim " +
+                                                     std::to_string(h.dim) + ": " + std::to_string(nspans) +
+                                                     " spans of up to " + std::to_string(max_n) + " over " +
+                                                     std::to_string(keys) + " keys need " + std::to_string(need) +
+                                                     " > bound " + std::to_string(bound));
+              return;
+            }
+          }
+      if (device == kH100 || device == kA100) CHECK(most * 4 >= bound);
+    }
+  }
+}

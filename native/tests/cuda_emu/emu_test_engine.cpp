@@ -352,3 +352,49 @@ TEST(emu_engine_falls_back_when_a_capture_is_refused) {
   decode_all(*gpu, *a, tokens(4, 15));
   CHECK(emu::graph_launch_count() == graphs);
 }
+
+// model.memory's activation and workspace bytes are what admission keeps free for forward passes (beside the
+// weights and each sequence's state and KV). Measured on the emulated device: what passes allocate beyond the
+// sequences stays within them, for a prompt of max_batch_tokens in one pass with every row's logits (the GEMMs'
+// workspace, the chunked scan's, attention's) and for a decode batch of five times max_batch_tokens sequences,
+// sampled on the device (several passes: one pass of that many rows would outgrow the activations). The slack
+// is the backend's per-pass buffers outside the plan: one 64 KiB block of staged host data (token ids, span
+// lists) and the greedy sampling's three buffers of at least 4 KiB (queries, heads, masks).
+TEST(emu_engine_memory_plan_covers_what_passes_allocate) {
+  if (fixture().empty()) return nemotron_test::skip("../shared/fixtures not found");
+  constexpr size_t kSlack = (64 + 3 * 4) << 10;
+  auto within_plan = [](int64_t max_batch_tokens, int64_t sequences, int64_t prompt) {
+    auto gpu = load("cuda", max_batch_tokens);
+    const MemoryPlan plan = gpu->memory_plan();
+    const int64_t V = gpu->config().vocab_size;
+    std::vector<std::unique_ptr<SequenceState>> seqs;
+    for (int64_t i = 0; i < sequences; ++i) {
+      seqs.push_back(gpu->create_sequence(prompt + 8));
+      seqs.back()->reserve(prompt + 8);  // the KV caches at their full size now, not growing during the passes
+    }
+    cudaDeviceSynchronize();
+    const size_t before = emu::allocated_bytes(0);
+    emu::reset_peak_allocated_bytes(0);
+    prefill_all(*gpu, *seqs[0], tokens(static_cast<int>(prompt), 1));
+    std::vector<DecodeItem> items;
+    std::vector<SampleJob> jobs(static_cast<size_t>(sequences));
+    for (int64_t i = 0; i < sequences; ++i) {
+      items.push_back(DecodeItem{seqs[i].get(), static_cast<int32_t>(7 + i)});
+      jobs[i].row = i;
+      jobs[i].params.temperature = 0;
+    }
+    std::vector<float> logits(static_cast<size_t>(sequences * V));
+    gpu->decode(items, logits.data());
+    for (auto& it : items) ++it.token;
+    gpu->decode_sampled(items, jobs, {}, nullptr, nullptr);
+    cudaDeviceSynchronize();
+    const size_t took = emu::peak_allocated_bytes(0) - before;
+    std::printf("  max_batch_tokens %lld: passes took %zu bytes at most; planned %llu activations + %llu workspaces\n",
+                static_cast<long long>(max_batch_tokens), took, static_cast<unsigned long long>(plan.activation_bytes),
+                static_cast<unsigned long long>(plan.workspace_bytes));
+    CHECK(plan.workspace_bytes > 0);
+    CHECK(took <= plan.activation_bytes + plan.workspace_bytes + kSlack);
+  };
+  within_plan(300, 2, 300);  // a 300-token prefill pass: tensor-core GEMMs, chunked scan (2+ chunks of 128)
+  within_plan(8, 40, 24);    // 40 decode rows at 8 per pass
+}

@@ -307,3 +307,42 @@ TEST(emu_linear_9b_shapes) {
   check_weights(DType::BF16, 1024, 4480, 0, {{1, 0, 0, false}, {16, 0, 0, true}, {100, 3, 0, true}}, 4000);  // attn k
   check_weights(DType::BF16, 4480, 1024, 0, {{3, 0, 0, true}, {130, 0, 0, false}}, 4100);
 }
+
+TEST(emu_linear_workspace_bound_is_the_most_any_row_count_needs) {
+  // The memory plan counts linear_workspace_bound(max_rows, w) for the GEMMs' workspace (x's bf16 copy plus the
+  // split-K partials, which peak at row counts that leave SMs idle, not at max_rows): it must equal the largest
+  // linear_workspace_bytes over every row count up to max_rows, here found by trying each one, at the 9B
+  // projections' shapes on devices with few and many SMs and for each GEMM.
+  const int64_t shapes[][2] = {{22656, 4480}, {4480, 10240}, {15680, 4480}, {4480, 15680}, {1024, 4480},
+                               {131072, 4480}, {130, 1024}};
+  struct Case {
+    int device;
+    const char* gemm;  // NEMOTRON_GEMM
+  };
+  for (const Case c : {Case{kH100, "auto"}, Case{kA100, "auto"}, Case{kH100, "mma"}, Case{kOneSm, "auto"},
+                       Case{kManySm, "auto"}, Case{kH100, "wmma"}}) {
+    UseDevice use(c.device);
+    setenv("NEMOTRON_GEMM", c.gemm, 1);
+    for (const auto& s : shapes) {
+      const Matrix w{nullptr, DType::BF16, s[0], s[1]};
+      size_t most = 0, most_partials = 0;
+      for (int64_t rows = 1; rows <= 1100; ++rows) {
+        const size_t bytes = cuda::linear_workspace_bytes(rows, w);
+        most = std::max(most, bytes);
+        most_partials = std::max(most_partials, bytes - std::min(bytes, (size_t(rows * s[1]) * 2 + 255) / 256 * 256));
+        if (rows == 1 || rows == 16 || rows == 17 || rows == 300 || rows == 1100) {
+          const size_t bound = cuda::linear_workspace_bound(rows, w);
+          if (bound != most)
+            record_failure(__FILE__, __LINE__, std::string(c.gemm) + " on device " + std::to_string(c.device) + ", " +
+                                                   std::to_string(s[0]) + "x" + std::to_string(s[1]) + " up to " +
+                                                   std::to_string(rows) + " rows: bound " + std::to_string(bound) +
+                                                   ", most needed " + std::to_string(most));
+        }
+      }
+      // The split-K partials do show up (where split-K can happen at all), so the search above is not vacuous.
+      if (std::strcmp(c.gemm, "wmma") != 0 && c.device != kOneSm && s[0] == 4480) CHECK(most_partials > 0);
+    }
+  }
+  unsetenv("NEMOTRON_GEMM");
+  CHECK(cuda::linear_workspace_bound(1100, Matrix{nullptr, DType::F16, 4480, 4480}) == 0);  // SIMT GEMM: none
+}

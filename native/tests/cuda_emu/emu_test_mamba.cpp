@@ -92,17 +92,24 @@ std::string describe(const ScanShape& c, const std::vector<int64_t>& ns, const c
          " spans=" + join(ns);
 }
 
+// `workspace_bytes` (optional) gets the most device memory the call itself took (the chunked scan's pool workspace).
 std::vector<float> emu_scan(const ScanInputs& in, std::vector<std::unique_ptr<DevBuf<float>>>& states,
-                            cuda::ScanPath path) {
+                            cuda::ScanPath path, size_t* workspace_bytes = nullptr) {
   DevBuf<float> dxbc(in.xbc), ddt(in.dt), dA(in.A), dbias(in.dt_bias), dD(in.D), dy(in.rows * in.HP);
   std::vector<cuda::DevSpan> hsp;
   for (size_t i = 0; i < in.ns.size(); ++i)
     hsp.push_back(cuda::DevSpan{in.r0[i], in.ns[i], in.past(i), nullptr, states[i]->p, nullptr, nullptr, 0});
   DevBuf<cuda::DevSpan> dspans(hsp);
+  int dev = 0;
+  REQUIRE(cudaGetDevice(&dev) == cudaSuccess);
+  const size_t before = emu::allocated_bytes(dev);
+  emu::reset_peak_allocated_bytes(dev);
   cuda::ssm_scan_path(in.args(dxbc.p, ddt.p, dA.p, dbias.p, dD.p, dy.p), dspans.p, int(in.ns.size()), maxn(in.ns),
                       path, nullptr);
   require_no_launch_error();
-  return dy.host();
+  std::vector<float> y = dy.host();
+  if (workspace_bytes) *workspace_bytes = emu::peak_allocated_bytes(dev) - before;
+  return y;
 }
 
 struct Tol {
@@ -251,4 +258,40 @@ TEST(emu_ssm_scan_9b_shapes) {
   check_scan(k9b, {1, 7, 129, 300}, 21, cuda::ScanPath::Recurrent);
   check_scan(k9b, {1, 127, 128, 129, 300}, 23, cuda::ScanPath::Chunked);
   check_scan(k9b, {1, 300, 1, 129, 1, 256}, 25, cuda::ScanPath::Auto);
+}
+
+TEST(emu_ssm_scan_workspace_bound_is_the_most_a_call_takes) {
+  // The memory plan counts ssm_scan_workspace_bound(args, max_rows) for the chunked scan's pool memory. The
+  // scan reserves chunk-state slots for every span of a call times its longest span's chunks (up to the
+  // workspace cap), so the costliest calls of max_rows tokens are one long span beside single-token ones
+  // (a prefill piece among decode steps): measured over every such split and a few others, the most any
+  // call took must equal the bound, with the cap out of reach and with a cap of a few slots.
+  const ScanShape c{4, 16, 2, 16, 8};  // chunk 8: spans from 16 tokens take the chunked kernels
+  const int64_t R = 24;
+  const size_t PN = size_t(c.heads * c.head_dim * c.state);
+  const long long slot_bytes = 4LL * (4 * 256 + 2 * 256 + 64);  // as in emu_ssm_scan_chunked_windows
+  for (long long cap : {1LL << 26, 5 * slot_bytes}) {
+    UseTunable use_cap("kWorkspaceCap", cap);
+    std::vector<std::vector<int64_t>> splits = {{R}, {12, 12}, {16, 8}, {8, 16}, {1, 1, 1, 1}};
+    for (int64_t n = 16; n <= R; ++n) {
+      std::vector<int64_t> ns(size_t(R - n), 1);
+      ns.insert(ns.begin() + (n % 3), n);
+      splits.push_back(ns);
+    }
+    size_t most = 0;
+    uint32_t seed = 700;
+    for (const std::vector<int64_t>& ns : splits) {
+      const ScanInputs in(c, ns, seed++, 0.f, INFINITY);
+      std::vector<std::unique_ptr<DevBuf<float>>> states;
+      for (size_t i = 0; i < ns.size(); ++i) states.emplace_back(new DevBuf<float>(random_vec(PN, seed + 50 + uint32_t(i))));
+      size_t took = 0;
+      emu_scan(in, states, cuda::ScanPath::Auto, &took);
+      most = std::max(most, took);
+    }
+    const ScanInputs shape_only(c, {1}, 1, 0.f, INFINITY);
+    const ScanArgs a = shape_only.args(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    CHECK(most > 0);
+    CHECK(cuda::ssm_scan_workspace_bound(a, R) == most);
+    CHECK(cuda::ssm_scan_workspace_bound(a, 2 * c.chunk - 1) == 0);  // every span on the recurrent kernel
+  }
 }
