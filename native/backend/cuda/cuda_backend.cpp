@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <optional>
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
@@ -284,12 +283,11 @@ class CudaBackend final : public Backend {
   void embed(const Matrix& table, const int32_t* host_ids, int64_t n, float* out) override {
     bind();
     if (n <= 0) return;
-    std::optional<PassScope> own;
-    own_pass_unless_in_one(own);
-    // staged with the pass (the caller's ids may be gone when the pass runs)
-    const auto* ids = static_cast<const int32_t*>(pass_->stage(host_ids, static_cast<size_t>(n) * sizeof(int32_t)));
-    op(pass_->sig() << Op::Embed << table << ids << n << out, [=] { cuda::embed(table, ids, n, out, stream_); });
-    if (own) own->end();
+    in_a_pass([&] {
+      // staged with the pass (the caller's ids may be gone when the pass runs)
+      const auto* ids = static_cast<const int32_t*>(pass_->stage(host_ids, static_cast<size_t>(n) * sizeof(int32_t)));
+      op(pass_->sig() << Op::Embed << table << ids << n << out, [=] { cuda::embed(table, ids, n, out, stream_); });
+    });
   }
   void rms_norm(const float* x, int64_t rows, int64_t dim, const Vector& w, float eps, float* out) override {
     op(pass_->sig() << Op::RmsNorm << x << rows << dim << w << eps << out,
@@ -318,36 +316,33 @@ class CudaBackend final : public Backend {
   }
 
   void conv1d_silu(const ConvArgs& a, const std::vector<SeqSpan>& spans) override {
-    std::optional<PassScope> own;
-    own_pass_unless_in_one(own);
-    const StagedSpans st = stage_spans(spans);
-    op(pass_->sig() << Op::Conv << a << st.spans << st.count << st.max_n,
-       [=] { cuda::conv1d_silu(a, st.spans, st.count, st.max_n, stream_); });
-    if (own) own->end();
+    in_a_pass([&] {
+      const StagedSpans st = stage_spans(spans);
+      op(pass_->sig() << Op::Conv << a << st.spans << st.count << st.max_n,
+         [=] { cuda::conv1d_silu(a, st.spans, st.count, st.max_n, stream_); });
+    });
   }
   void ssm_scan(const ScanArgs& a, const std::vector<SeqSpan>& spans) override {
-    std::optional<PassScope> own;
-    own_pass_unless_in_one(own);
-    const StagedSpans st = stage_spans(spans);
-    op(pass_->sig() << Op::Scan << a << st.spans << st.count << st.max_n,
-       [=] { cuda::ssm_scan(a, st.spans, st.count, st.max_n, stream_); });
-    if (own) own->end();
+    in_a_pass([&] {
+      const StagedSpans st = stage_spans(spans);
+      op(pass_->sig() << Op::Scan << a << st.spans << st.count << st.max_n,
+         [=] { cuda::ssm_scan(a, st.spans, st.count, st.max_n, stream_); });
+    });
   }
   void attention(const AttentionArgs& a, const std::vector<SeqSpan>& spans) override {
     for (const SeqSpan& sp : spans)
       if (sp.kv->dtype != a.kv_dtype) fail(ErrorCode::Internal, "attention: a span's KV cache type differs from the call's");
-    std::optional<PassScope> own;
-    own_pass_unless_in_one(own);
-    const StagedSpans st = stage_spans(spans);
-    // The split-KV partials go to a workspace owned here (no allocation inside a graph capture);
-    // grown between passes' uses, the old one kept until the pass that recorded it has run.
-    grow(attention_ws_, cuda::attention_workspace_bytes(a, st.count, st.max_n, st.max_keys),
-         "the attention workspace");
-    float* ws = static_cast<float*>(attention_ws_.ptr);
-    const size_t ws_cap = attention_ws_.bytes;
-    op(pass_->sig() << Op::Attention << a << st.spans << st.count << st.max_n << st.max_keys << ws << ws_cap,
-       [=] { cuda::attention(a, st.spans, st.count, st.max_n, st.max_keys, stream_, ws, ws_cap); });
-    if (own) own->end();
+    in_a_pass([&] {
+      const StagedSpans st = stage_spans(spans);
+      // The split-KV partials go to a workspace owned here (no allocation inside a graph capture), sized
+      // by the plan (plan_workspaces) at its first use.
+      grow(attention_ws_, cuda::attention_workspace_bytes(a, st.count, st.max_n, st.max_keys),
+           "the attention workspace");
+      float* ws = static_cast<float*>(attention_ws_.ptr);
+      const size_t ws_cap = attention_ws_.bytes;
+      op(pass_->sig() << Op::Attention << a << st.spans << st.count << st.max_n << st.max_keys << ws << ws_cap,
+         [=] { cuda::attention(a, st.spans, st.count, st.max_n, st.max_keys, stream_, ws, ws_cap); });
+    });
   }
 
   void edit_logits(float* logits, int64_t vocab, const std::vector<LogitEdit>& edits) override {
@@ -493,9 +488,14 @@ class CudaBackend final : public Backend {
     if (pass_->active()) fail(ErrorCode::Internal, std::string("CUDA: ") + what + " inside a forward pass");
   }
 
-  // An op with staged host data called outside a pass runs as a pass of its own.
-  void own_pass_unless_in_one(std::optional<PassScope>& own) {
-    if (!pass_->active()) own.emplace(*this, false);
+  // Records an op with staged host data into the running pass; called outside one, the op runs as a pass of
+  // its own (ended here, dropped if `record` throws).
+  template <class F>
+  void in_a_pass(F&& record) {
+    if (pass_->active()) return record();
+    PassScope own(*this, false);
+    record();
+    own.end();
   }
 
   // A span list staged with the pass. max_keys is rounded up to a multiple of
