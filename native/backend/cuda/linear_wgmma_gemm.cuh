@@ -114,14 +114,17 @@ __global__ void __launch_bounds__(hg::THREADS) wgmma_gemm_bf16(const __nv_bfloat
     const uint8_t* stage = smem + (t % hg::STAGES) * hg::STAGE_BYTES;
     const uint8_t* a_tile = stage + wg * 64 * 128;  // this warpgroup's 64 rows: 8 atoms
     const uint8_t* b_tile = stage + hg::A_BYTES;
+    ptx::wgmma_fence_operands(acc);
     ptx::wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < hg::BK / 16; ++ks)
       ptx::wgmma_m64n256k16_bf16(acc, ptx::sw128_desc(a_tile + 32 * ks), ptx::sw128_desc(b_tile + 32 * ks));
     ptx::wgmma_commit();
     ptx::wgmma_wait<1>();  // tile t-1's products done; tile t's may still run
+    ptx::wgmma_fence_operands(acc);
   }
   ptx::wgmma_wait<0>();
+  ptx::wgmma_fence_operands(acc);  // the epilogue's reads stay after the last wait
 
   // Epilogue from registers (ptx_sm90.cuh's accumulator layout): warp w of the
   // warpgroup holds rows 16w + g and 16w + g + 8; d[4j..4j+3] are columns 8j + 2t, +1.

@@ -85,6 +85,18 @@ __device__ __forceinline__ void wgmma_fence() {
 #endif
 }
 
+// Pins the accumulators in place around wgmma_fence / wgmma_wait: an empty asm
+// that "reads and writes" each of them, so the compiler cannot move an ordinary
+// use of one across the fence or the wait (the wait's asm names no registers;
+// an in-flight wgmma writes them behind the compiler's back). CUTLASS's
+// warpgroup_fence_operand does the same.
+__device__ __forceinline__ void wgmma_fence_operands(float (&d)[128]) {
+#if NEMOTRON_PTX_WGMMA
+#pragma unroll
+  for (int i = 0; i < 128; ++i) asm volatile("" : "+f"(d[i])::"memory");
+#endif
+}
+
 __device__ __forceinline__ void wgmma_commit() {
 #if NEMOTRON_PTX_WGMMA
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");

@@ -34,6 +34,8 @@ inline uint64_t sw128_desc(const void* tile) {
 inline void fence_proxy_async_shared() { ::emu::fence_proxy_async(); }
 inline void wgmma_fence() { ::emu::wgmma_fence(); }
 inline void wgmma_commit() { ::emu::wgmma_commit(); }
+// (a compiler-ordering pin on a GPU; the emulator's accumulators are plain memory the wait writes)
+inline void wgmma_fence_operands(float (&)[128]) {}
 template <int Pending>
 inline void wgmma_wait() {
   ::emu::wgmma_wait(Pending);
