@@ -10,7 +10,8 @@
 # the build and tests took long; the CPU bench is skipped when time is short).
 # The end-to-end 9B benchmark is the second call: scripts/gpu-e2e.sh.
 # Logs and results go to $OUT (default ./gpu-out), 8 files (the most a device call
-# returns): build.log (environment, configure, build), native-tests.log,
+# returns): build.log (environment, configure, build), native-tests.log (the PTX
+# layout probes first, then every native test),
 # torch-baselines.{json,log}, bench-kernels.{json,log}, bench-cpu.{json,log}.
 #   usage: bash scripts/gpu-session.sh [ARCH]     e.g. 90a-real for an H100
 #   (device tool: first `cp -r ../shared/fixtures .fixtures`, then run it with carry [".fixtures"])
@@ -45,10 +46,15 @@ fi
 [ -n "${NEMOTRON_FIXTURES:-}" ] || [ -d ../shared/fixtures ] ||
   echo "WARNING: no fixtures (.fixtures or ../shared/fixtures): the end-to-end fixture tests will skip"
 
+echo "== PTX layout probes (this project's reading of mma.sync / ldmatrix / wgmma, which the emulator shares, vs this GPU)"
+# First and alone: seconds to run, and if one fails, the GEMM / attention failures below follow from it.
+timeout 60 ./build-gpu/nemotron_native_tests follows_the_ptx 2>&1 | tee "$OUT/native-tests.log" |
+  grep -E "^\[ (OK|FAIL|SKIP)|differ|native:"
+
 echo "== native tests (CUDA kernels vs CPU twins, fixtures on the GPU)"
 # Bounded so that a hang cannot take the benches' time (and the whole call) with it.
 t=$((450 - SECONDS)); [ $t -lt 60 ] && t=60
-timeout "$t" ./build-gpu/nemotron_native_tests 2>&1 | tee "$OUT/native-tests.log" | grep -E "FAIL|native:|  (tiny|skipped)" 
+timeout "$t" ./build-gpu/nemotron_native_tests 2>&1 | tee -a "$OUT/native-tests.log" | grep -E "FAIL|native:|  (tiny|skipped)" 
 # The fixtures again with decode steps launched kernel by kernel: if only the run
 # above fails, the CUDA graph path (pass_recorder.h) is what to look at.
 echo "-- cuda_fixture with NEMOTRON_CUDA_GRAPHS=0" >> "$OUT/native-tests.log"

@@ -41,6 +41,9 @@ void linear(const float* x, int64_t rows, int64_t ldx, const Matrix& w, const fl
 size_t linear_workspace_bytes(int64_t rows, const Matrix& w);
 // The most linear_workspace_bytes can be for any row count up to max_rows.
 size_t linear_workspace_bound(int64_t max_rows, const Matrix& w);
+// Whether the Hopper GEMM (wgmma) runs on the current device: compute capability
+// 9.0 and this binary built with sm_90a code (NEMOTRON_CUDA_ARCHS containing 90a).
+bool wgmma_gemm_available();
 // The kernel that call would run: "gemv", "mma_gemm_bf16" (+ " split-k"),
 // "wmma_gemm_bf16" or "simt_gemm" (tests and benchmarks say which path they measured).
 const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t stream, bool with_workspace = false);

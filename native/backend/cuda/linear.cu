@@ -343,6 +343,8 @@ const char* linear_kernel_name(int64_t rows, const Matrix& w, cudaStream_t strea
   return split ? "mma_gemm_bf16 split-k" : "mma_gemm_bf16";
 }
 
+bool wgmma_gemm_available() { return wgmma_runs_here(current_device_info()); }
+
 size_t linear_workspace_bytes(int64_t rows, const Matrix& w) {
   if (w.dtype != DType::BF16 || rows <= gemv_max_rows() || w.cols <= 0 || w.cols % 8 != 0) return 0;
   // For the kernel a call given a workspace takes now (NEMOTRON_GEMM is read per call).

@@ -27,28 +27,6 @@ using namespace nemotron_test;
 
 namespace {
 
-
-
-// Raw device bytes; `at(off)` gives offset views (to reach the scalar paths).
-struct DevMem {
-  void* p = nullptr;
-  size_t bytes = 0;
-  explicit DevMem(size_t b) : bytes(b) { CU(cudaMalloc(&p, b ? b : 1)); }
-  ~DevMem() { cudaFree(p); }
-  DevMem(const DevMem&) = delete;
-  DevMem& operator=(const DevMem&) = delete;
-  template <typename T>
-  T* at(size_t elem_off = 0) const {
-    return reinterpret_cast<T*>(static_cast<char*>(p)) + elem_off;
-  }
-  void put(size_t byte_off, const void* src, size_t n) {
-    CU(cudaMemcpy(static_cast<char*>(p) + byte_off, src, n, cudaMemcpyHostToDevice));
-  }
-  void get(size_t byte_off, void* dst, size_t n) const {
-    CU(cudaMemcpy(dst, static_cast<const char*>(p) + byte_off, n, cudaMemcpyDeviceToHost));
-  }
-};
-
 ThreadPool& pool() {
   static ThreadPool p(ThreadPool::default_threads());
   return p;

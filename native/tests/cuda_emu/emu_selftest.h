@@ -24,9 +24,6 @@ void over_bounds(float* out);
 void shared_overflow(float* out);
 void half_warp_wmma(float* out);
 void wmma_16x16x8(const float* a, const float* b, float* c);
-void mma_16x8x16(const __nv_bfloat16* a, const __nv_bfloat16* bt, float* d);
-void ldmatrix_x4(const __nv_bfloat16* m, uint32_t* out, bool trans);
 void cp_async(const float* src, float* before, float* after);
-void wgmma_64x256x64(const __nv_bfloat16* a, const __nv_bfloat16* b, float* d);
 
 }  // namespace emu_selftest

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "../cuda/ptx_layout_kernels.h"
+#include "../ptx_layout_cases.h"
 #include "common/dtype.h"
 #include "emu_half.h"
 #include "emu_selftest.h"
@@ -158,73 +160,36 @@ TEST(emu_wmma_tf32_product) {
     }
 }
 
-// bf16 test values: small integers and halves, exact in bf16 and in every partial sum.
-std::vector<uint16_t> bf16_values(int n, int mod, int shift) {
-  std::vector<uint16_t> v(n);
-  for (int i = 0; i < n; ++i) v[i] = nemotron::f32_to_bf16(static_cast<float>(i * 7 % mod - shift) * 0.5f);
-  return v;
-}
-
+// The PTX layout probes (cuda/ptx_layout_kernels.cu: operands gathered and results scattered by hand by the
+// PTX ISA's tables, so a product equal to the host's says the emulated instruction follows that table). The
+// same kernels and checks run on a GPU (cuda_*_follows_the_ptx_* in native/tests/cuda/test_cuda_ptx_layouts.cpp),
+// which settles whether the table was read right.
 TEST(emu_mma_sync_follows_the_ptx_fragment_table) {
-  // The kernel packs A and B registers and unpacks D by the PTX ISA's table, so a
-  // product equal to the host's says the emulated mma.sync uses that table.
-  const std::vector<uint16_t> a = bf16_values(16 * 16, 11, 5), bt = bf16_values(8 * 16, 9, 4);
-  DevBuf<uint16_t> da(a), db(bt);
+  DevBuf<uint16_t> da(nemotron_test::mma_layout_a()), db(nemotron_test::mma_layout_bt());
   DevBuf<float> dd(16 * 8);
-  emu_selftest::mma_16x8x16(reinterpret_cast<const __nv_bfloat16*>(da.p), reinterpret_cast<const __nv_bfloat16*>(db.p),
-                            dd.p);
+  ptx_layout::mma_16x8x16(reinterpret_cast<const __nv_bfloat16*>(da.p), reinterpret_cast<const __nv_bfloat16*>(db.p),
+                          dd.p);
   require_no_launch_error();
-  const std::vector<float> d = dd.host();
-  for (int i = 0; i < 16; ++i)
-    for (int n = 0; n < 8; ++n) {
-      double want = 0.5;
-      for (int k = 0; k < 16; ++k)
-        want += double(nemotron::bf16_to_f32(a[i * 16 + k])) * nemotron::bf16_to_f32(bt[n * 16 + k]);
-      CHECK(d[i * 8 + n] == static_cast<float>(want));
-    }
+  CHECK_LAYOUT(nemotron_test::check_mma_layout(dd.host()), "mma.sync m16n8k16");
 }
 
 TEST(emu_wgmma_follows_the_ptx_layout) {
-  // The kernel swizzles the operands and scatters D by the PTX ISA's layouts by
-  // hand, so a product equal to the host's says the emulated wgmma reads its
-  // descriptors and fills its accumulators that way (over four K slices).
-  // (Moduli prime to bf16_values' step of 7, so no operand is constant: a permuted K would show.)
-  const std::vector<uint16_t> a = bf16_values(64 * 64, 13, 6), b = bf16_values(256 * 64, 11, 5);
-  DevBuf<uint16_t> da(a), db(b);
+  // (over four K slices: descriptors advanced by 32 bytes inside the 128-byte swizzle)
+  DevBuf<uint16_t> da(nemotron_test::wgmma_layout_a()), db(nemotron_test::wgmma_layout_b());
   DevBuf<float> dd(64 * 256);
-  emu_selftest::wgmma_64x256x64(reinterpret_cast<const __nv_bfloat16*>(da.p),
-                                reinterpret_cast<const __nv_bfloat16*>(db.p), dd.p);
+  ptx_layout::wgmma_64x256x64(reinterpret_cast<const __nv_bfloat16*>(da.p),
+                              reinterpret_cast<const __nv_bfloat16*>(db.p), dd.p);
   require_no_launch_error();
-  const std::vector<float> d = dd.host();
-  int bad = 0;
-  for (int i = 0; i < 64; ++i)
-    for (int n = 0; n < 256; ++n) {
-      double want = 0.25;
-      for (int k = 0; k < 64; ++k)
-        want += double(nemotron::bf16_to_f32(a[i * 64 + k])) * nemotron::bf16_to_f32(b[n * 64 + k]);
-      bad += std::fabs(d[i * 256 + n] - want) > 1e-5 * (1 + std::fabs(want));
-    }
-  CHECK(bad == 0);
+  CHECK_LAYOUT(nemotron_test::check_wgmma_layout(dd.host()), "wgmma m64n256k16");
 }
 
 TEST(emu_ldmatrix_follows_the_ptx_layout) {
-  // Register i of lane l: matrix i, row l/4, columns 2(l%4) and 2(l%4)+1 (low half first);
-  // .trans: column l/4, rows 2(l%4) and 2(l%4)+1.
-  std::vector<uint16_t> m(4 * 64);
-  for (int i = 0; i < 4 * 64; ++i) m[i] = static_cast<uint16_t>(i + 1);  // raw bits: each element unique
   for (bool trans : {false, true}) {
-    DevBuf<uint16_t> dm(m);
+    DevBuf<uint16_t> dm(nemotron_test::ldmatrix_layout_m());
     DevBuf<uint32_t> dout(32 * 4);
-    emu_selftest::ldmatrix_x4(reinterpret_cast<const __nv_bfloat16*>(dm.p), dout.p, trans);
+    ptx_layout::ldmatrix_x4(reinterpret_cast<const __nv_bfloat16*>(dm.p), dout.p, trans);
     require_no_launch_error();
-    const std::vector<uint32_t> out = dout.host();
-    for (int l = 0; l < 32; ++l)
-      for (int i = 0; i < 4; ++i) {
-        auto at = [&](int r, int c) { return static_cast<uint32_t>(m[i * 64 + r * 8 + c]); };
-        const uint32_t want = trans ? at(2 * (l % 4), l / 4) | at(2 * (l % 4) + 1, l / 4) << 16
-                                    : at(l / 4, 2 * (l % 4)) | at(l / 4, 2 * (l % 4) + 1) << 16;
-        CHECK(out[l * 4 + i] == want);
-      }
+    CHECK_LAYOUT(nemotron_test::check_ldmatrix_layout(dout.host(), trans), trans ? "ldmatrix.x4.trans" : "ldmatrix.x4");
   }
 }
 
